@@ -18,11 +18,15 @@ def convert(nb_path):
             flags = {l.strip() for l in lines if l.strip().startswith("#|")}
             if any(re.match(r"#\|\s*(hide|include:\s*false)", f) for f in flags): continue
             code = "\n".join(l for l in lines if not l.strip().startswith("#|")).strip()
-            if code: out.append(f"```python\n{code}\n```")
+            if code and not any(re.match(r"#\|\s*echo:\s*false", f) for f in flags): out.append(f"```python\n{code}\n```")
             for o in c.get("outputs", []):
+                if "image/png" in o.get("data", {}):
+                    out.append("*(The figure is drawn by this cell of `nbs/index.ipynb`; see it on the documentation website's home page.)*"); continue
                 txt = "".join(o.get("text", "") or o.get("data", {}).get("text/plain", ""))
                 if txt.strip(): out.append("    " + txt.rstrip().replace("\n", "\n    "))
     text = "\n\n".join(out) + "\n"
+    # links between notebooks are relative to nbs/ in the notebook, relative to the repository root in the README
+    text = re.sub(r"\]\((?!https?:|/|#|nbs/|data_cards/)([\w./-]+\.ipynb)\)", r"](nbs/\1)", text)
     # the notebook's title block: '# T' then '> summary'
     return text
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 SECTIONS = [  # (first number, last number, title)
     (0, 9, "Whole-slide infrastructure"), (10, 19, "Evaluation toolkit"), (20, 29, "CARE"),
-    (30, 39, "NuClass"), (40, 49, "Radiology–pathology"), (50, 89, "More"), (90, 99, "Command line and demo"),
+    (30, 39, "NuClass"), (40, 49, "Radiology–pathology"), (50, 89, "More"), (90, 99, "Running pathnb"),
 ]
 
 def title_of(nb):
@@ -24,9 +24,9 @@ def build(root):
         if not items: return
         lines.extend([f"      - section: \"{title}\"", "        contents:"] + [f"          - {i}" for i in items])
     top = sorted(p for p in nbs.glob("*.ipynb") if re.match(r"^\d+_", p.name))
+    section("Tutorials", [f"tutorials/{p.name}" for p in sorted((nbs/"tutorials").glob("*.ipynb")) if not p.name.startswith(("_", "."))])
     for lo, hi, title in SECTIONS:
         section(title, [p.name for p in top if lo <= int(p.name.split("_")[0]) <= hi])
-    section("Tutorials", [f"tutorials/{p.name}" for p in sorted((nbs/"tutorials").glob("*.ipynb")) if not p.name.startswith(("_", "."))])
     cards = root/"data_cards"
     if cards.is_dir():
         section("Data cards", ["data_cards/index.md"] + [f"data_cards/{p.name}" for p in sorted(cards.glob("*.md")) if p.name not in ("index.md", "TEMPLATE.md")] + ["data_cards/TEMPLATE.md"] * (cards/"TEMPLATE.md").exists())
