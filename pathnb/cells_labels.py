@@ -35,6 +35,14 @@ def preprocess_cells(adata, # cell AnnData with raw counts in X
     X = adata.X
     if (X.data if sp.issparse(X) else np.asarray(X)).min(initial=0) < 0: raise InputError("X has negative values; expected raw counts", path="adata.X")
     adata.layers["counts"] = X.copy()
+    import torch
+    nt = torch.get_num_threads()  # scanpy's normalize_total changes torch's thread count; restore it afterwards
+    try: _scanpy_steps(adata, target_sum, n_top_genes, n_pcs, n_neighbors, resolution, seed, key_added, knn_method)
+    finally: torch.set_num_threads(nt)
+    return adata
+
+def _scanpy_steps(adata, target_sum, n_top_genes, n_pcs, n_neighbors, resolution, seed, key_added, knn_method):
+    import scanpy as sc
     sc.pp.normalize_total(adata, target_sum=target_sum)
     sc.pp.log1p(adata)
     if adata.n_vars > n_top_genes: sc.pp.highly_variable_genes(adata, n_top_genes=n_top_genes)

@@ -113,6 +113,7 @@ def fit_nuclass(train:list, # [(slide, cells AnnData), ...] training samples
                )->tuple: # (NuClassModel, validation outputs dict)
     "Train Path local, Path global, the gate and the temperature on a cohort."
     if not train or not val: raise InputError("need at least one training and one validation sample", path="train/val", fix="hold out a whole sample for validation")
+    seed_everything(cfg.seed)  # before the networks are built: their initial weights are part of the result
     if classes is None: classes = list(train[0][1].obs[label_key].astype("category").cat.categories)
     tissues = sorted({str(v) for _, a in train + val for v in a.obs[tissue_key]}) if tissue_key else ["default"]
     model = NuClassModel(list(classes), spec, backbone, dict(TINY_RESNET) if backbone_kwargs is None else backbone_kwargs, tissues)
@@ -206,7 +207,7 @@ def grad_cam(forward, # callable: input batch → logits
     cam = F.relu((g.mean((2, 3), keepdim=True) * a).sum(1, keepdim=True))
     cam = F.interpolate(cam, size=x.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
     cam = cam - cam.amin((1, 2), keepdim=True)
-    return (cam / cam.amax((1, 2), keepdim=True).clamp_min(1e-8)).numpy()
+    return (cam / cam.amax((1, 2), keepdim=True).clamp_min(1e-8)).detach().cpu().numpy()
 
 def overlay_cam(img:np.ndarray, # (H, W, 3) uint8
                 cam:np.ndarray, # (H, W) in [0, 1]
@@ -219,8 +220,9 @@ def overlay_cam(img:np.ndarray, # (H, W, 3) uint8
 def nuclass_cams(model:NuClassModel, slide, xy, tissue=None)->dict:
     "Local and context crops of cells and the Grad-CAM maps of both paths."
     loc, ctx = read_cell_crops(slide, xy, model.spec)
-    xl, xc = to_tensor(loc), to_tensor(ctx)
-    t = torch.zeros(len(xl), dtype=torch.long) if tissue is None else torch.as_tensor(tissue)
+    dev = next(model.local.parameters()).device  # maps are computed where the model lives (CPU or GPU)
+    xl, xc = to_tensor(loc).to(dev), to_tensor(ctx).to(dev)
+    t = (torch.zeros(len(xl), dtype=torch.long) if tissue is None else torch.as_tensor(tissue)).to(dev)
     model.local.eval(); model.glob.eval()
     with torch.no_grad(): h = model.local.forward_features(xl, t)
     cl = grad_cam(lambda x: model.local(x, t), xl, cam_layer(model.local.backbone, xl))
