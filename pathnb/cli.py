@@ -13,7 +13,7 @@ __all__ = ['COMMANDS', 'register_command', 'main']
 # %% ../nbs/90_cli.ipynb #7f062f29
 COMMANDS = {
     # name: (module:function, one-line help)
-    "demo": ("pathnb.demo:demo", "make a synthetic slide, run the pipeline on it, write a report folder"),
+    "demo": ("pathnb.demo:demo", "everything end to end on synthetic data (or your slide), into an HTML report"),
     "synth": ("pathnb.demo:synth", "write a synthetic pyramidal slide with known ground truth"),
     "tile": ("pathnb.runs:tile", "detect tissue and tile one slide into an AnnData (.h5ad)"),
     "embed": ("pathnb.runs:embed", "tile one slide and store its tile features (timm / pathology encoders)"),
@@ -60,6 +60,12 @@ def main(argv:list[str]|None=None)->int:
     if argv[0] in ("--version", "version"):
         from pathnb import __version__; print(f"pathnb {__version__}"); return 0
     name, fn, rest = _resolve(argv)
+    group = sorted(k for k in COMMANDS if k.split()[0] == argv[0] and " " in k)
+    if fn is None and group:  # `pathnb care` or `pathnb care --help`: show that group's commands
+        w = max(len(k) for k in group)
+        print(f"usage: pathnb {argv[0]} <command> [options]\n\ncommands:\n" + "\n".join(f"  {k.ljust(w)}  {COMMANDS[k][1]}" for k in group)
+              + f"\n\nRun `pathnb {group[0]} --help` (etc.) for the options of a command.", file=sys.stdout if argv[1:2] in ([], ["-h"], ["--help"]) else sys.stderr)
+        return 0 if argv[1:2] in ([], ["-h"], ["--help"]) else 2
     if fn is None:
         print(f"pathnb: unknown command {' '.join(argv[:2])!r}\n\n{_usage()}", file=sys.stderr); return 2
     try:
