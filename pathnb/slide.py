@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_slide.ipynb #3b5da1a1
 from __future__ import annotations
-import math, re, warnings
+import math, re, warnings, contextlib
 from pathlib import Path
 import numpy as np
 from PIL import Image
@@ -116,6 +116,18 @@ def _tiff_meta(tf)->tuple[float|None, float|None]:
             if per_um and num and den: mpp = per_um / (num / den)
     return mpp, power
 
+@contextlib.contextmanager
+def _tifffile_log():
+    "Collect what tifffile logs (warnings about damaged files) instead of letting it print."
+    import logging
+    msgs, lg = [], logging.getLogger("tifffile")
+    class _H(logging.Handler):
+        def emit(self, r): msgs.append(r.getMessage())
+    h, prop = _H(logging.WARNING), lg.propagate
+    lg.addHandler(h); lg.propagate = False
+    try: yield msgs
+    finally: lg.removeHandler(h); lg.propagate = prop
+
 class _ArrayReader:
     "Fallback backend over array-like levels (tifffile through zarr, or Pillow in memory)."
     def __init__(self, path):
@@ -128,10 +140,13 @@ class _ArrayReader:
     def _open_tiff(self):
         import tifffile
         self.backend = "tifffile"
-        self.tf = tifffile.TiffFile(self.path)
-        s = self.tf.series[0]
+        with _tifffile_log() as log:   # a damaged file makes tifffile log per page; say it once, naming the file
+            self.tf = tifffile.TiffFile(self.path)
+            s = self.tf.series[0]; lvs = list(s.levels)
+        if log: warnings.warn(f"{self.path.name}: the TIFF structure looks damaged (truncated?): {log[0]}"
+                              + (f" (+{len(log) - 1} more)" if len(log) > 1 else "") + "; regions that cannot be decoded will raise SlideError")
         self.levels, self.level_dimensions = [], []
-        for lv in s.levels:
+        for lv in lvs:
             axes = lv.axes.upper()
             if "X" not in axes or "Y" not in axes: continue
             try:
