@@ -21,9 +21,9 @@ __all__ = ['saturation', 'otsu', 'tissue_threshold', 'pen_mask', 'remove_small',
 def saturation(rgb:np.ndarray, # uint8 RGB image
               )->np.ndarray: # float32 in [0, 1]
     "HSV saturation (max − min) / max per pixel."
-    a = rgb.astype(np.float32)
-    mx, mn = a.max(2), a.min(2)
-    return (mx - mn) / np.maximum(mx, 1.0)
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]   # channel-wise max/min: ~5× faster than .max(2) on (h, w, 3)
+    mx = np.maximum(np.maximum(r, g), b); mn = np.minimum(np.minimum(r, g), b)
+    return (mx - mn).astype(np.float32) / np.maximum(mx, 1).astype(np.float32)
 
 def otsu(values:np.ndarray, # 1-D or n-D array of scores
          bins:int=256)->float:
@@ -55,11 +55,11 @@ def pen_mask(rgb:np.ndarray, # uint8 RGB thumbnail
              dark:float=40.0, # mean intensity below this is black ink or an artifact
             )->np.ndarray: # bool mask
     "Pixels that are not H&E: green/blue ink (green above red or blue) or near-black artifacts."
-    a = rgb.astype(np.float32)
+    a = rgb.astype(np.int16)   # exact integer differences, no float copy of the image
     r, g, b = a[..., 0], a[..., 1], a[..., 2]
     if sat is None: sat = saturation(rgb)
     ink = (sat > min_sat) & ((g - r > margin) | (g - b > margin))
-    return ink | ((a.mean(2) < dark) & (sat < 0.3))   # dense nuclei are dark but saturated; ink and folds are neutral
+    return ink | (((r + g + b) < 3 * dark) & (sat < 0.3))   # mean < dark; dense nuclei are dark but saturated, ink and folds are neutral
 
 # %% ../nbs/03_tissue.ipynb #4bc6fbc4
 def _odd(n): n = max(1, int(round(n))); return n if n % 2 else n + 1
@@ -95,10 +95,11 @@ def segment_tissue(rgb:np.ndarray, # uint8 RGB thumbnail
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8: raise InputError(f"expected uint8 RGB (h, w, 3), got {rgb.dtype} {rgb.shape}", path="rgb")
     if not mpp > 0: raise InputError(f"mpp must be positive, got {mpp}", path="mpp")
     px2 = mpp * mpp
-    sat = ndi.median_filter(saturation(rgb), size=_odd(blur_um / mpp))
+    sat0 = saturation(rgb)
+    sat = ndi.median_filter(sat0, size=_odd(blur_um / mpp))
     m = sat > tissue_threshold(sat, k=k)
     if pen:
-        pm = pen_mask(rgb, saturation(rgb))
+        pm = pen_mask(rgb, sat0)
         pm = remove_small(pm, 4)  # isolated dark pixels are not ink
         g = int(round(pen_grow_um / mpp))
         if g > 0 and pm.any(): pm = ndi.binary_dilation(pm, _disk(g))
