@@ -166,22 +166,28 @@ def _nuclei(self:SynthTissue, X, Y, comp):
     props = COMPARTMENTS
     p_by = np.array([0.0] + [c["p"] for c in props]); r0 = np.array([0.0] + [c["r"][0] for c in props])
     r1 = np.array([0.0] + [c["r"][1] for c in props]); el = np.array([1.0] + [c["elong"] for c in props])
+    # per-nucleus numbers live on the lattice: hash each lattice point once, then gather per pixel
+    # (the same values as hashing at every pixel, ~3× faster)
+    a0, b0 = int(ci.min()) - 1, int(cj.min()) - 1
+    I, J = np.meshgrid(np.arange(a0, int(ci.max()) + 2), np.arange(b0, int(cj.max()) + 2), indexing="ij")
+    ny_l = (I + 0.15 + 0.7 * hash01(I, J, 1, self.seed)) * g
+    nx_l = (J + 0.15 + 0.7 * hash01(I, J, 2, self.seed)) * g
+    ex_l, rad_l = hash01(I, J, 3, self.seed), hash01(I, J, 4, self.seed)
+    th_l = np.pi * hash01(I, J, 5, self.seed); cos_l, sin_l = np.cos(th_l), np.sin(th_l)
+    inten_l = 1.1 + 0.5 * hash01(I, J, 6, self.seed)
+    # the compartment at the pixel stands in for the one at the nucleus centre (equal except at borders)
+    c = comp; sel = np.sqrt(el[c]); rr = r1[c] - r0[c]
     for di in (-1, 0, 1):
         for dj in (-1, 0, 1):
-            i, j = ci + di, cj + dj
-            ny = (i + 0.15 + 0.7 * hash01(i, j, 1, self.seed)) * g
-            nx = (j + 0.15 + 0.7 * hash01(i, j, 2, self.seed)) * g
-            # the compartment at the pixel stands in for the one at the nucleus centre (equal except at borders)
-            c = comp
-            exists = hash01(i, j, 3, self.seed) < p_by[c]
-            rad = r0[c] + (r1[c] - r0[c]) * hash01(i, j, 4, self.seed)
-            th = np.pi * hash01(i, j, 5, self.seed)
-            dx, dy = X - nx, Y - ny
-            u = (np.cos(th) * dx + np.sin(th) * dy) / np.maximum(rad * np.sqrt(el[c]), 1e-6)
-            v = (-np.sin(th) * dx + np.cos(th) * dy) * np.sqrt(el[c]) / np.maximum(rad, 1e-6)
+            li, lj = ci + (di - a0), cj + (dj - b0)
+            exists = ex_l[li, lj] < p_by[c]
+            rad = r0[c] + rr * rad_l[li, lj]
+            co, si = cos_l[li, lj], sin_l[li, lj]
+            dx, dy = X - nx_l[li, lj], Y - ny_l[li, lj]
+            u = (co * dx + si * dy) / np.maximum(rad * sel, 1e-6)
+            v = (-si * dx + co * dy) * sel / np.maximum(rad, 1e-6)
             d2 = u * u + v * v
-            inten = 1.1 + 0.5 * hash01(i, j, 6, self.seed)
-            hmat = np.maximum(hmat, np.where(exists & (d2 < 1.0), inten * (1 - 0.35 * d2), 0.0))
+            hmat = np.maximum(hmat, np.where(exists & (d2 < 1.0), inten_l[li, lj] * (1 - 0.35 * d2), 0.0))
     return hmat
 
 SynthTissue._nuclei = _nuclei
