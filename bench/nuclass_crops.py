@@ -1,13 +1,13 @@
 """Crop-streaming throughput (cells/s) and peak memory on a synthetic pyramidal slide with >= 100,000 cells.
 
-Usage: OMP_NUM_THREADS=1 python bench/nuclass_crops.py [--size 7450] [--cache /tmp/pathnb_bench]
+Usage: OMP_NUM_THREADS=1 python bench/nuclass_crops.py [--size 7800] [--cache /tmp/pathnb_bench]
 Writes the slide once (cached), then streams crops in a fresh process and reports its peak RSS.
 """
 import argparse, json, os, subprocess, sys, time
 from pathlib import Path
 import numpy as np
 
-p = argparse.ArgumentParser(); p.add_argument("--size", type=int, default=7450); p.add_argument("--cache", default="/tmp/pathnb_bench")
+p = argparse.ArgumentParser(); p.add_argument("--size", type=int, default=7800); p.add_argument("--cache", default="/tmp/pathnb_bench")
 p.add_argument("--child", default=""); p.add_argument("--limit", type=int, default=0); p.add_argument("--spec", default="small"); a = p.parse_args()
 cache = Path(a.cache); cache.mkdir(parents=True, exist_ok=True)
 slide, cells = cache/f"synth_cells_{a.size}.tiff", cache/f"synth_cells_{a.size}_xy.npy"

@@ -202,12 +202,12 @@ def write_xenium(adata, # cell AnnData (counts in X, centroids in obsm["spatial"
     return folder
 
 # %% ../nbs/30_cells.ipynb #bedb2b7c
-NUCLASS_TYPES = {  # nucleus radius (µm), elongation, haematoxylin density, compartment, share in it, markers
-    "tumour":     dict(r=4.6, elong=1.3, h=0.85, comp="nest",   share=0.70, markers=["EPCAM", "KRT8", "KRT18"]),
-    "TIL":        dict(r=2.5, elong=1.0, h=1.45, comp="nest",   share=0.15, markers=["CD3E", "CD8A", "GZMB"]),
-    "CAF":        dict(r=3.0, elong=3.2, h=1.15, comp="nest",   share=0.15, markers=["COL1A1", "FAP", "POSTN"]),
-    "lymphocyte": dict(r=2.5, elong=1.0, h=1.45, comp="stroma", share=0.45, markers=["CD3E", "CD4", "IL7R"]),
-    "fibroblast": dict(r=3.0, elong=3.2, h=1.15, comp="stroma", share=0.55, markers=["COL1A1", "PDGFRA", "DCN"]),
+NUCLASS_TYPES = {  # nucleus radius (µm), elongation, haematoxylin density, nucleus family, where the type lives, markers
+    "tumour":     dict(r=4.6, elong=1.3, h=0.85, nucleus="epithelial", where="nest",           markers=["EPCAM", "KRT8", "KRT18"]),
+    "TIL":        dict(r=2.5, elong=1.0, h=1.45, nucleus="lymphoid",   where="tumour region",  markers=["CD3E", "CD8A", "GZMB"]),
+    "CAF":        dict(r=3.0, elong=3.2, h=1.15, nucleus="spindle",    where="tumour region",  markers=["COL1A1", "FAP", "POSTN"]),
+    "lymphocyte": dict(r=2.5, elong=1.0, h=1.45, nucleus="lymphoid",   where="distant stroma", markers=["CD3E", "CD4", "IL7R"]),
+    "fibroblast": dict(r=3.0, elong=3.2, h=1.15, nucleus="spindle",    where="distant stroma", markers=["COL1A1", "PDGFRA", "DCN"]),
 }
 NUCLASS_MARKERS = {k: v["markers"] for k, v in NUCLASS_TYPES.items()}
 
@@ -220,40 +220,79 @@ class SynthCells:
     mpp:float=0.5 # µm per level-0 pixel
     seed:int=0 # everything random derives from this
     spacing_um:float=10.0 # lattice spacing of candidate cell positions
-    nest_fraction:float=0.45 # share of the area in tumour nests
+    nest_fraction:float=0.45 # share of the tumour bed covered by nests
     nest_scale_um:float=60.0 # size of the nest pattern
     n_background_genes:int=24 # non-marker genes in the panel
     marker_rate:float=6.0 # mean counts of each own marker gene
     dropout:float=0.3 # probability that a detected count is lost
+    region_fraction:float=0.55 # share of the section in the tumour region (nests + stroma within `margin_um` of one); the rest is distant stroma
+    bed_scale_um:float=200.0 # size of the tumour-bed pattern
+    margin_um:float=25.0 # stromal cells closer than this to a nest belong to the tumour region (TIL, CAF)
+    til_fraction:float=0.12 # share of nest cells that are intra-epithelial lymphocytes (TIL)
+    lymphoid_fraction:float=0.45 # mean share of lymphoid cells among stromal cells
+    immune_scale_um:float=40.0 # size of lymphoid aggregates (lymphoid share varies on this scale)
+    morph_jitter:float=0.2 # ± relative spread of nucleus size and haematoxylin density
     def __post_init__(self):
         if self.width_px < 32 or self.height_px < 32: raise InputError(f"section too small ({self.width_px}×{self.height_px})", path="width_px/height_px", fix="use at least 32×32 pixels")
         if self.mpp <= 0: raise InputError(f"mpp must be positive, got {self.mpp}", path="mpp")
-        from scipy.ndimage import gaussian_filter
+        from scipy.ndimage import gaussian_filter, distance_transform_edt, map_coordinates
         r = np.random.default_rng(self.seed)
         W, H = self.width_px * self.mpp, self.height_px * self.mpp
         g = self.nest_scale_um / 3
         self._g = g
-        f = gaussian_filter(r.normal(size=(int(H / g) + 4, int(W / g) + 4)), 1.2, mode="wrap")
-        self._field = (f - np.quantile(f, 1 - self.nest_fraction)) / f.std()
+        shape = (int(H / g) + 4, int(W / g) + 4); inner = (slice(0, int(H / g) + 1), slice(0, int(W / g) + 1))
+        std = lambda f: (f - f.mean()) / f.std()
+        nest = std(gaussian_filter(r.normal(size=shape), 1.2, mode="wrap"))
+        bed = std(gaussian_filter(r.normal(size=shape), 1.2 * self.bed_scale_um / self.nest_scale_um, mode="wrap"))
+        def layout(share): # tumour bed = `share` of the section (> 0); nests cover `nest_fraction` of the bed and grow only inside it
+            b = bed - np.quantile(bed[inner], 1 - share)
+            return np.minimum(nest - np.quantile(nest[inner][b[inner] > 0], 1 - self.nest_fraction), 2 * b)
+        ys2, xs2 = np.arange(1.0, H, 2.0), np.arange(1.0, W, 2.0); Y2, X2 = np.meshgrid(ys2 / g, xs2 / g, indexing="ij")
+        def region_share(share): # share of the section within margin_um of a nest (2 µm raster)
+            m = map_coordinates(layout(share), [Y2, X2], order=1, mode="nearest") > 0
+            return ((distance_transform_edt(~m) * 2 <= self.margin_um) | m).mean() if m.any() else 0.0
+        lo, hi = 0.02, 0.98   # bisection: every section, however small, gets the same share of tumour region and distant stroma
+        for _ in range(12):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if region_share(mid) < self.region_fraction else (lo, mid)
+        self._field = layout((lo + hi) / 2)
+        self._immune = std(gaussian_filter(r.normal(size=shape), 1.2 * self.immune_scale_um / self.nest_scale_um, mode="wrap"))
         # candidate cells on a jittered lattice; nests are denser than stroma
         s = self.spacing_um
         gy, gx = np.meshgrid(np.arange(s / 2, H, s), np.arange(s / 2, W, s), indexing="ij")
         pts = np.stack([gx.ravel(), gy.ravel()], 1) + r.uniform(-0.3, 0.3, (gx.size, 2)) * s
         pts = np.clip(pts, 0, [W - 1e-3, H - 1e-3])
-        nest = self.nest_at(pts[:, 0], pts[:, 1]) > 0
-        keep = r.random(len(pts)) < np.where(nest, 0.95, 0.55)
-        pts, nest = pts[keep], nest[keep]
-        names = list(NUCLASS_TYPES)
-        t = np.empty(len(pts), np.int64)
-        for comp, m in (("nest", nest), ("stroma", ~nest)):
-            ks = [i for i, n in enumerate(names) if NUCLASS_TYPES[n]["comp"] == comp]
-            p = np.array([NUCLASS_TYPES[names[i]]["share"] for i in ks]); p /= p.sum()
-            t[m] = r.choice(ks, size=int(m.sum()), p=p)
-        self.types, self.type_names, self.xy_um, self.nest = t, names, pts, nest
-        n = len(pts)
-        self.theta = r.uniform(0, np.pi, n); self.size_jit = r.uniform(0.85, 1.15, n); self.h_jit = r.uniform(0.85, 1.15, n)
+        innest = self.nest_at(pts[:, 0], pts[:, 1]) > 0
+        keep = r.random(len(pts)) < np.where(innest, 0.95, 0.55)
+        pts, innest = pts[keep], innest[keep]
+        # distance of every cell to the nearest nest (1 µm raster of the section)
+        ys, xs = np.arange(0.5, H, 1.0), np.arange(0.5, W, 1.0)
+        XX, YY = np.meshgrid(xs, ys)
+        mask = self.nest_at(XX.ravel(), YY.ravel()).reshape(XX.shape) > 0
+        dist = distance_transform_edt(~mask) if mask.any() else np.full(mask.shape, np.inf)
+        d = dist[np.clip(pts[:, 1].astype(int), 0, len(ys) - 1), np.clip(pts[:, 0].astype(int), 0, len(xs) - 1)]
+        self.nest_distance_um = np.where(innest, 0.0, d)
+        # nucleus family: nests hold tumour cells and some intra-epithelial lymphocytes; stroma holds lymphoid and spindle
+        # cells, lymphoid ones clustered in aggregates. The type of a stromal cell is its family + whether a nest is near.
+        imm = map_coordinates(self._immune, [pts[:, 1] / g, pts[:, 0] / g], order=1, mode="nearest")
+        lf = self.lymphoid_fraction
+        p_lym = np.where(innest, self.til_fraction, 1 / (1 + np.exp(-(np.log(lf / (1 - lf)) + 1.5 * imm))))
+        lymphoid = r.random(len(pts)) < p_lym
+        names = list(NUCLASS_TYPES); ix = {n: i for i, n in enumerate(names)}
+        near = self.nest_distance_um <= self.margin_um
+        t = np.where(innest, np.where(lymphoid, ix["TIL"], ix["tumour"]),
+                     np.where(lymphoid, np.where(near, ix["TIL"], ix["lymphocyte"]), np.where(near, ix["CAF"], ix["fibroblast"])))
+        self.types, self.type_names, self.xy_um, self.nest, self.tumour_region = t.astype(np.int64), names, pts, innest, innest | near
+        n = len(pts); j = self.morph_jitter
+        self.theta = r.uniform(0, np.pi, n); self.size_jit = r.uniform(1 - j, 1 + j, n); self.h_jit = r.uniform(1 - j, 1 + j, n)
         self.stain = r.uniform(0.85, 1.15, 2)   # per-section haematoxylin / eosin strength
         self.fibre_angle = r.uniform(0, np.pi)
+        # per-cell nucleus: radius, elongation (spindle nuclei cut across look round-ish), haematoxylin density
+        T = [NUCLASS_TYPES[names[k]] for k in t]
+        self.elong_jit = r.uniform(0.2, 1.3, n)
+        self.nuc_r = np.array([x["r"] for x in T]) * self.size_jit
+        self.nuc_elong = np.array([1 + (x["elong"] - 1) * (e if x["nucleus"] == "spindle" else 1) for x, e in zip(T, self.elong_jit)])
+        self.nuc_h = np.array([x["h"] for x in T]) * self.h_jit
 
     def nest_at(self, x, y): # µm coordinates → signed nest field (> 0 inside nests)
         "Bilinear interpolation of the nest field at µm points."
@@ -278,7 +317,7 @@ def _render(self:SynthCells,
     xs, ys = (x + np.arange(w) + 0.5) * mpp, (y + np.arange(h) + 0.5) * mpp
     X, Y = np.meshgrid(xs, ys)
     nest = self.nest_at(X.ravel(), Y.ravel()).reshape(X.shape)
-    wn = 1 / (1 + np.exp(-nest * 6))                                     # soft nest membership
+    wn = 1 / (1 + np.exp(-np.clip(nest * 40, -50, 50)))                  # nest membership: a sharp border, no tint beyond it
     PI, PJ = np.meshgrid(np.arange(h) + int(y), np.arange(w) + int(x), indexing="ij")
     u1, u2, u3 = (hash01(PI, PJ, k, self.seed) for k in (11, 12, 13))    # per-pixel noise, same in every window
     a = self.fibre_angle
@@ -289,8 +328,7 @@ def _render(self:SynthCells,
     R = 12.0
     m = (self.xy_um[:, 0] > xs[0] - R) & (self.xy_um[:, 0] < xs[-1] + R) & (self.xy_um[:, 1] > ys[0] - R) & (self.xy_um[:, 1] < ys[-1] + R)
     for i in np.flatnonzero(m):
-        T = NUCLASS_TYPES[self.type_names[self.types[i]]]
-        cx, cy = self.xy_um[i]; r = T["r"] * self.size_jit[i]; el = T["elong"]
+        cx, cy = self.xy_um[i]; r = self.nuc_r[i]; el = self.nuc_elong[i]
         ra, rb = r * math.sqrt(el), r / math.sqrt(el)
         j0, j1 = max(0, int((cx - ra) / mpp - x) - 1), min(w, int((cx + ra) / mpp - x) + 2)
         i0, i1 = max(0, int((cy - ra) / mpp - y) - 1), min(h, int((cy + ra) / mpp - y) + 2)
@@ -298,7 +336,7 @@ def _render(self:SynthCells,
         dx, dy = X[i0:i1, j0:j1] - cx, Y[i0:i1, j0:j1] - cy
         c, s_ = math.cos(self.theta[i]), math.sin(self.theta[i])
         d2 = ((c * dx + s_ * dy) / ra) ** 2 + ((-s_ * dx + c * dy) / rb) ** 2
-        val = np.where(d2 < 1, T["h"] * self.h_jit[i] * (1 - 0.3 * d2), 0)
+        val = np.where(d2 < 1, self.nuc_h[i] * (1 - 0.3 * d2), 0)
         Hm[i0:i1, j0:j1] = np.maximum(Hm[i0:i1, j0:j1], val)
         if self.type_names[self.types[i]] == "tumour":   # cytoplasm halo
             E[i0:i1, j0:j1] = np.maximum(E[i0:i1, j0:j1], np.where(d2 < 2.2, 0.7, 0))
@@ -331,7 +369,9 @@ def _to_anndata(self:SynthCells, sample:str|None=None):
     "The cell AnnData: counts in X, centroids (level-0 px) in obsm['spatial'], truth in obs."
     sample = sample or f"synth{self.seed}"
     obs = pd.DataFrame(dict(true_type=pd.Categorical(np.array(self.type_names)[self.types], categories=self.type_names),
-                            compartment=pd.Categorical(np.where(self.nest, "nest", "stroma")), sample=sample),
+                            compartment=pd.Categorical(np.where(self.nest, "nest", "stroma")),
+                            region=pd.Categorical(np.where(self.tumour_region, "tumour region", "distant stroma")),
+                            nest_distance_um=self.nest_distance_um, sample=sample),
                        index=[f"{sample}_c{i}" for i in range(self.n_cells)])
     return cells_anndata(self.xy_px, _expression(self), _genes(self), obs=obs,
                          uns=dict(source="pathnb.cells.SynthCells", seed=self.seed, mpp=self.mpp))

@@ -667,7 +667,7 @@ def _step_xmodal(ctx:DemoContext)->dict:
     lines = "; ".join(f"{r['variant']} {r['ood_auc']:.3f} [{r['ood_lo']:.3f}, {r['ood_hi']:.3f}], gap {r['gap']:+.3f}" for _, r in summ.iterrows())
     res["text"] = (f"A shared ViT with modality adapters (`pathnb.xmodal_model`) reads one mammogram and one H&E patch per patient. The synthetic "
                    f"cohort (`pathnb.mammo.make_xmodal_cohort`) has {len(coh)} patients from {len(coh.institutions)} institutions that differ in "
-                   "intensity curve, blur, noise, stain and a spurious biopsy-clip marker whose link to malignancy flips at one site. "
+                   "intensity curve, blur, noise, stain, a spurious biopsy-clip marker whose link to malignancy flips at one site, and a staining protocol whose link to malignancy differs between sites. "
                    f"Each model ({cfg.xmodal_steps} steps, {cfg.xmodal_px}-px images) was trained on all institutions but one and tested on the one left out "
                    "(`pathnb.xmodal_eval.run_lodo`); the in-domain (ID) score uses held-back patients of the training institutions.\n\n"
                    f"Mean AUC on the unseen institution [95% bootstrap CI] and domain gap (ID − OOD): {lines}. "

@@ -443,12 +443,19 @@ class Institution:
     stain_scale:float=1.0  # stain intensity
     clip_corr:float=0.5  # P(clip | malignant) = P(no clip | benign); 0.5 = uninformative
     prevalence:float=0.5 # fraction malignant
+    stain_jitter:float=0.0 # slide-to-slide sd of log stain intensity (staining-run variation)
+    batch_corr:float=0.5 # P(second stain protocol | malignant) = P(routine | benign); 0.5 = uninformative
+    batch_h:float=1.0    # haematoxylin (and 1/√ of it for eosin) intensity of the second protocol vs routine
 
 DEFAULT_INSTITUTIONS = [
-    Institution("inst0", gamma=1.0, contrast=1.00, noise=0.02, blur=0.0, stain_shift=(0., 0., 0.), stain_scale=1.0, clip_corr=0.85, prevalence=0.5),
-    Institution("inst1", gamma=0.6, contrast=0.85, noise=0.04, blur=0.6, stain_shift=(0.15, -0.25, 0.2), stain_scale=0.8, clip_corr=0.8, prevalence=0.45),
-    Institution("inst2", gamma=1.6, contrast=1.10, noise=0.03, blur=0.9, stain_shift=(-0.2, 0.1, -0.05), stain_scale=1.25, clip_corr=0.75, prevalence=0.55),
-    Institution("inst3", gamma=0.8, contrast=0.70, noise=0.06, blur=0.4, stain_shift=(0.25, 0.2, 0.25), stain_scale=0.9, clip_corr=0.2, prevalence=0.5),
+    Institution("inst0", gamma=1.0, contrast=1.00, noise=0.02, blur=0.0, stain_shift=(0., 0., 0.), stain_scale=1.0, clip_corr=0.85, prevalence=0.5,
+                stain_jitter=0.08, batch_corr=0.85, batch_h=1.4),
+    Institution("inst1", gamma=0.55, contrast=0.80, noise=0.05, blur=0.8, stain_shift=(0.2, -0.3, 0.25), stain_scale=0.75, clip_corr=0.8, prevalence=0.45,
+                stain_jitter=0.08, batch_corr=0.2, batch_h=1.4),
+    Institution("inst2", gamma=1.8, contrast=1.15, noise=0.03, blur=1.0, stain_shift=(-0.25, 0.15, -0.1), stain_scale=1.3, clip_corr=0.75, prevalence=0.55,
+                stain_jitter=0.08, batch_corr=0.8, batch_h=1.4),
+    Institution("inst3", gamma=0.75, contrast=0.65, noise=0.07, blur=0.5, stain_shift=(0.3, 0.25, 0.3), stain_scale=0.9, clip_corr=0.2, prevalence=0.5,
+                stain_jitter=0.08, batch_corr=0.15, batch_h=1.4),
 ]
 
 def synth_mammogram(rng:np.random.Generator, # random generator
@@ -494,26 +501,32 @@ def synth_histo_patch(rng:np.random.Generator, # random generator
                       grade:int, # 0 benign, 1-3
                       size:int=64, # output edge in pixels
                       inst:Institution|None=None, # stain style (None: standard H&E)
+                      batch:bool=False, # stained with the institution's second protocol (`inst.batch_h`)
                      )->np.ndarray: # uint8 RGB
-    "One H&E-like patch whose nuclear morphology depends on label and grade."
+    "One H&E-like patch whose nuclear morphology (size, shape, pleomorphism) depends on label and grade; cellularity does not."
     s = size; sc = s / 64.; yy, xx = np.mgrid[:s, :s].astype(np.float32)
     g = grade if label else rng.uniform(0, 0.9)     # benign atypia overlaps grade 1 a little
     g = max(0., g + rng.normal(0, 0.35))             # patch-to-patch heterogeneity
-    n = int(rng.poisson(10 + 3 * g) * sc * sc) + 3
+    cell = rng.uniform(0.6, 1.6)                     # cellularity: a property of the region, not of the diagnosis
     H = np.zeros((s, s), np.float32)
-    for _ in range(n):
-        r = sc * max(1.5, rng.normal(2.4 + 0.35 * g, 0.3 + 0.25 * g))
-        el = rng.uniform(1.0, 1.4 + 0.15 * g); t = rng.uniform(0, np.pi)
-        cy, cx = rng.uniform(0, s, 2); dy, dx = yy - cy, xx - cx
+    def nucleus(r, el, dark):
+        nonlocal H
+        t = rng.uniform(0, np.pi); cy, cx = rng.uniform(0, s, 2); dy, dx = yy - cy, xx - cx
         u = (dx * np.cos(t) + dy * np.sin(t)) / (r * el); v = (-dx * np.sin(t) + dy * np.cos(t)) / (r / el)
-        H = np.maximum(H, (u * u + v * v < 1) * rng.uniform(0.8, 1.0) * (0.9 + 0.1 * g))
+        H = np.maximum(H, (u * u + v * v < 1) * dark)
+    for _ in range(int(rng.poisson(14 * cell) * sc * sc) + 3):   # epithelial nuclei: larger, more irregular and paler (vesicular) with grade
+        nucleus(sc * max(1.5, rng.normal(2.2 + 0.45 * g, 0.25 + 0.3 * g)), rng.uniform(1.0, 1.3 + 0.2 * g), rng.uniform(0.75, 1.0) * (1 - 0.1 * g))
+    if rng.random() < (0.15 if label else 0.4):       # lymphocytic infiltrate: many small, round, dark nuclei (more often in benign/inflamed tissue)
+        for _ in range(int(rng.poisson(18) * sc * sc)): nucleus(sc * rng.uniform(1.2, 1.6), 1.0, rng.uniform(0.9, 1.0))
     E = 0.35 + 0.15 * ndi.gaussian_filter(rng.random((s, s)), 2 * sc) + 0.05 * rng.random((s, s))
     H = ndi.gaussian_filter(H, 0.6 * sc) + 0.05
     stains = STAIN_HE.copy()
     if inst is not None:
         sh = np.asarray(inst.stain_shift); stains = stains + np.stack([sh, 0.6 * sh[::-1]])
         stains = np.abs(stains) / np.linalg.norm(stains, axis=1, keepdims=True)
-        H, E = H * inst.stain_scale, E * inst.stain_scale
+        k = inst.stain_scale * float(np.exp(rng.normal(0, inst.stain_jitter))) if inst.stain_jitter > 0 else inst.stain_scale
+        H, E = H * k, E * k
+        if batch: H, E = H * inst.batch_h, E / np.sqrt(inst.batch_h)
     return od_to_rgb(H, E, stains=stains)
 
 # %% ../nbs/40_mammo.ipynb #b7a3fb2d
@@ -528,16 +541,19 @@ class XModalCohort:
     domain:np.ndarray    # (N,) institution index
     clip:np.ndarray      # (N,) bool, spurious marker present
     institutions:list    # the Institution styles
+    stain_batch:np.ndarray|None=None # (N,) bool, histology stained with the second protocol
     def __len__(self): return len(self.label)
     @property
     def table(self)->pd.DataFrame:
-        "One row per patient: patient_id, label, grade, domain (institution name), clip."
+        "One row per patient: patient_id, label, grade, domain (institution name), clip, stain_batch."
         return pd.DataFrame(dict(patient_id=[f"pt{i:05d}" for i in range(len(self))], label=self.label, grade=self.grade,
-                                 domain=[self.institutions[d].name for d in self.domain], clip=self.clip))
+                                 domain=[self.institutions[d].name for d in self.domain], clip=self.clip,
+                                 stain_batch=np.zeros(len(self), bool) if self.stain_batch is None else self.stain_batch))
     def subset(self, idx)->XModalCohort:
         "Patients `idx` (indices or boolean mask) as a new cohort."
         idx = np.asarray(idx)
-        return XModalCohort(self.mammo[idx], self.lesion[idx], self.histo[idx], self.label[idx], self.grade[idx], self.domain[idx], self.clip[idx], self.institutions)
+        return XModalCohort(self.mammo[idx], self.lesion[idx], self.histo[idx], self.label[idx], self.grade[idx], self.domain[idx], self.clip[idx], self.institutions,
+                            None if self.stain_batch is None else self.stain_batch[idx])
     def __repr__(self): return f"XModalCohort({len(self)} patients, {len(self.institutions)} institutions, {self.mammo.shape[-1]} px, {self.histo.shape[1]} patches/patient, {self.label.mean():.0%} malignant)"
 
 def make_xmodal_cohort(n_per_inst:int=60, # patients per institution
@@ -547,15 +563,16 @@ def make_xmodal_cohort(n_per_inst:int=60, # patients per institution
                        seed:int=0)->XModalCohort:
     "A synthetic paired cohort across institutions with planted lesions, labels, grades and style shifts."
     insts = DEFAULT_INSTITUTIONS if institutions is None else institutions
-    rng = np.random.default_rng(seed); out = {k: [] for k in ["mammo", "lesion", "histo", "label", "grade", "domain", "clip"]}
+    rng = np.random.default_rng(seed); out = {k: [] for k in ["mammo", "lesion", "histo", "label", "grade", "domain", "clip", "stain_batch"]}
     for d, inst in enumerate(insts):
         for _ in range(n_per_inst):
             y = int(rng.random() < inst.prevalence); g = int(rng.integers(1, 4)) if y else 0
             clip = bool(rng.random() < (inst.clip_corr if y else 1 - inst.clip_corr))
+            batch = bool(rng.random() < (inst.batch_corr if y else 1 - inst.batch_corr))
             img, les = synth_mammogram(rng, y, g, size, inst, right=bool(rng.random() < 0.5), clip=clip)
             img = window_intensity(img, center=0.5, width=1.0); img, _, flipped = orient(img)   # the institution's fixed VOI window
             if flipped: les = les[:, ::-1].copy()
             out["mammo"].append(img); out["lesion"].append(les)
-            out["histo"].append(np.stack([synth_histo_patch(rng, y, g, size, inst) for _ in range(n_patches)]))
-            out["label"].append(y); out["grade"].append(g); out["domain"].append(d); out["clip"].append(clip)
-    return XModalCohort(*(np.asarray(out[k]) for k in ["mammo", "lesion", "histo", "label", "grade", "domain", "clip"]), list(insts))
+            out["histo"].append(np.stack([synth_histo_patch(rng, y, g, size, inst, batch=batch) for _ in range(n_patches)]))
+            out["label"].append(y); out["grade"].append(g); out["domain"].append(d); out["clip"].append(clip); out["stain_batch"].append(batch)
+    return XModalCohort(*(np.asarray(out[k]) for k in ["mammo", "lesion", "histo", "label", "grade", "domain", "clip"]), list(insts), np.asarray(out["stain_batch"]))

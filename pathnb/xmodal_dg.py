@@ -60,11 +60,12 @@ class TokenMixStyle(nn.Module):
 
 # %% ../nbs/42_domain_generalization.ipynb #2e29a3fa
 def add_mixstyle(model:XModalViT, # model to modify in place
-                 layers:tuple=(0, 1), # block indices after which to mix (early blocks carry style)
+                 layers:tuple=(-1,), # block indices after which to mix (early blocks carry style); -1: patch embeddings; "input": pixels
                  **kw)->XModalViT: # p, alpha, eps, mix
     "Insert TokenMixStyle after the given blocks of `model`."
     for i in layers:
-        if i >= len(model.backbone.blocks): raise InputError(f"block {i} does not exist (depth {len(model.backbone.blocks)})", path="layers", fix="use smaller indices")
+        if i == "input": model.token_mixers["input"] = TokenMixStyle(n_prefix=0, **kw); continue
+        if not isinstance(i, (int, np.integer)) or not -1 <= i < len(model.backbone.blocks): raise InputError(f"block {i} does not exist (depth {len(model.backbone.blocks)})", path="layers", fix=f'use "input" (pixels), -1 (patch embeddings) or a block 0 to {len(model.backbone.blocks) - 1}')
         model.token_mixers[str(i)] = TokenMixStyle(n_prefix=model.backbone.num_prefix_tokens, **kw)
     return model
 
@@ -112,7 +113,7 @@ class XModalConfig:
     img_size:int=64; patch_size:int=8; embed_dim:int=64; depth:int=4; num_heads:int=4
     adapters:str="both"; adapter_dim:int=16; lora_rank:int=4
     steps:int=200; batch_per_env:int=8; lr:float=2e-3; weight_decay:float=0.01
-    mixstyle:bool=False; mix:str="crossdomain"; mix_p:float=0.5; mix_alpha:float=0.1; mix_layers:tuple=(0, 1)
+    mixstyle:bool=False; mix:str="crossdomain"; mix_p:float=0.5; mix_alpha:float=0.1; mix_layers:tuple=(-1,)
     irm:bool=False; irm_weight:float=1e2; irm_anneal:int=500
     align:bool=False; align_weight:float=0.5; temperature:float=0.1
     loc_weight:float=1.0; grade_weight:float=0.5; augment:bool=True

@@ -89,7 +89,7 @@ class XModalViT(nn.Module):
         for blk in self.backbone.blocks:
             if adapters in ("lora", "both"): blk.attn.qkv = LoRALinear(blk.attn.qkv, self.router, r=lora_rank)
             self.adapters.append(BottleneckAdapter(embed_dim, self.router, adapter_dim) if adapters in ("bottleneck", "both") else nn.Identity())
-        self.token_mixers = nn.ModuleDict()     # str(block index) -> module(tokens, domain) applied after that block
+        self.token_mixers = nn.ModuleDict()     # str(block index) -> module(tokens, domain) applied after that block ("-1": patch embeddings, "input": pixels)
         self.grid = img_size // patch_size; self.embed_dim = embed_dim
         self.pool = nn.ModuleDict({m: GatedAttentionPool(embed_dim) for m in modalities})
         self.proj = nn.ModuleDict({m: nn.Linear(embed_dim, proj_dim) for m in modalities})
@@ -106,7 +106,11 @@ class XModalViT(nn.Module):
         "Run the shared ViT with `modality`'s adapters; return the patch tokens."
         self.router.set(modality)
         bb = self.backbone
+        if "input" in self.token_mixers:                # on the pixels: per-image channel statistics = colour / intensity style
+            B, C, H, W = x.shape
+            x = self.token_mixers["input"](x.flatten(2).transpose(1, 2), domain).transpose(1, 2).reshape(B, C, H, W)
         t = bb.norm_pre(bb._pos_embed(bb.patch_embed(x)))
+        if "-1" in self.token_mixers: t = self.token_mixers["-1"](t, domain)   # on the patch embeddings
         for i, (blk, ad) in enumerate(zip(bb.blocks, self.adapters)):
             t = ad(blk(t))
             if str(i) in self.token_mixers: t = self.token_mixers[str(i)](t, domain)
