@@ -110,6 +110,7 @@ def fit_nuclass(train:list, # [(slide, cells AnnData), ...] training samples
                 cfg:TrainConfig=TrainConfig(), # optimisation of the paths
                 gate_epochs:int=300, # full-batch gate steps
                 backbone:str="resnet10t", backbone_kwargs:dict|None=None,
+                calib_folds:int=2, # fit the temperature on out-of-fold gate outputs (0: on the gate's own fitting cells)
                )->tuple: # (NuClassModel, validation outputs dict)
     "Train Path local, Path global, the gate and the temperature on a cohort."
     if not train or not val: raise InputError("need at least one training and one validation sample", path="train/val", fix="hold out a whole sample for validation")
@@ -123,8 +124,20 @@ def fit_nuclass(train:list, # [(slide, cells AnnData), ...] training samples
     P = predict_paths(model.local, model.glob, _dataset(val, spec, classes, label_key, mask_key, tissue_key, tissues, False), cfg)
     train_gate(model.gate, P, P["y"], epochs=gate_epochs, seed=cfg.seed)
     P.update(predict_gate(model.gate, P))
-    model.temperature = metrics.fit_temperature(P["p_mix"].clamp_min(1e-8).log().numpy(), P["y"].numpy())
+    P["p_calib"] = _oof_mix(model, P, calib_folds, gate_epochs, cfg.seed) if calib_folds >= 2 else P["p_mix"]
+    model.temperature = metrics.fit_temperature(P["p_calib"].clamp_min(1e-8).log().numpy(), P["y"].numpy())
     return model, P
+
+def _oof_mix(model, P, folds, epochs, seed):
+    "Mixed probabilities of each validation cell from a gate fitted on the other folds (cross-fitting)."
+    n = len(P["y"]); perm = np.random.default_rng(seed).permutation(n); out = torch.empty_like(P["p_mix"])
+    keys = ("p_local", "p_global", "feat_local", "feat_global")
+    for k in range(folds):
+        te = perm[k::folds]; tr = np.setdiff1d(perm, te)
+        g = Gate(model.local.dim, 128)
+        train_gate(g, {q: P[q][tr] for q in keys}, P["y"][tr], epochs=epochs, seed=seed + k + 1)
+        out[te] = predict_gate(g, {q: P[q][te] for q in keys})["p_mix"]
+    return out
 
 def predict_nuclass(model:NuClassModel, samples:list, # [(slide, cells AnnData)]
                     label_key:str|None=None, # obs column with labels to carry along (evaluation)
