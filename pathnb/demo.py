@@ -630,7 +630,7 @@ def _step_xmodal(ctx:DemoContext)->dict:
     from pathnb.xmodal_eval import run_lodo, lodo_summary, VARIANTS
     cfg = ctx.cfg
     coh = make_xmodal_cohort(n_per_inst=cfg.xmodal_patients, size=cfg.xmodal_px, n_patches=1, seed=cfg.seed)
-    xc = XModalConfig(img_size=cfg.xmodal_px, steps=cfg.xmodal_steps, batch_per_env=8, irm_anneal=max(1, cfg.xmodal_steps // 2), seed=cfg.seed)
+    xc = XModalConfig(img_size=cfg.xmodal_px, steps=cfg.xmodal_steps, batch_per_env=8, irm_anneal=max(1, cfg.xmodal_steps // 2), seed=cfg.seed, device=str(ctx.device))
     variants = {k: VARIANTS[k] for k in cfg.xmodal_variants}
     folds, skipped = [], []
     for f in range(len(coh.institutions)):

@@ -283,13 +283,14 @@ def nuclass_train(cells:str, # comma-separated cell .h5ad files (one per sample;
                   backbone:str="resnet10t", # timm encoder for both paths (random init)
                   tiny:bool=False, # use the tiny ResNet configuration (tests, CPU)
                   epochs:int=5, lr:float=2e-3, batch_size:int=64, num_workers:int=0, seed:int=0, device:str="auto",
+                  slide_mpp:float=None, # level-0 µm/px of the slides, for files that do not record it
                  ):
     "Train NuClass (both paths, gate, temperature) and save it."
     cs, ss = _split(cells), _split(slides)
     if len(cs) != len(ss): raise InputError(f"{len(cs)} cell files but {len(ss)} slides", path="cells/slides", fix="give one slide per cell file, in the same order")
     if len(cs) < 2: raise InputError("need at least 2 samples (the last one validates)", path="cells")
     import anndata as ad
-    samples = [(open_cell_slide(s), ad.read_h5ad(c)) for c, s in zip(cs, ss)]
+    samples = [(open_cell_slide(s, mpp=slide_mpp), ad.read_h5ad(c)) for c, s in zip(cs, ss)]
     spec = CropSpec(local_px, context_px, mpp, context_out_px)
     cfg = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, num_workers=num_workers, seed=seed, device=device)
     model, _ = fit_nuclass(samples[:-1], samples[-1:], spec, label_key=label_key, mask_key=mask_key or None, tissue_key=tissue_key,
@@ -304,12 +305,13 @@ def nuclass_predict(cells:str, # cell .h5ad
                     out:str, # output .h5ad with predictions
                     tissue_key:str=None, # obs column with tissue names
                     batch_size:int=64, num_workers:int=0, device:str="auto",
+                    slide_mpp:float=None, # level-0 µm/px of the slide, if its file does not record it
                    ):
     "Predict cell types for every cell and write them into the cell AnnData."
     import anndata as ad
     m = NuClassModel.load(model)
     a = ad.read_h5ad(cells)
-    P = predict_nuclass(m, [(open_cell_slide(slide), a)], tissue_key=tissue_key, cfg=TrainConfig(batch_size=batch_size, num_workers=num_workers, device=device))
+    P = predict_nuclass(m, [(open_cell_slide(slide, mpp=slide_mpp), a)], tissue_key=tissue_key, cfg=TrainConfig(batch_size=batch_size, num_workers=num_workers, device=device))
     write_predictions(a, P, m.classes)
     with atomic_path(out) as tmp: a.write_h5ad(tmp)
     return a

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from .core import InputError, get_logger, seed_everything
+from .core import InputError, get_logger, seed_everything, get_device
 from .mammo import XModalCohort
 from .xmodal_model import XModalViT, cohort_batch, xmodal_losses
 
@@ -117,12 +117,12 @@ class XModalConfig:
     irm:bool=False; irm_weight:float=1e2; irm_anneal:int=500
     align:bool=False; align_weight:float=0.5; temperature:float=0.1
     loc_weight:float=1.0; grade_weight:float=0.5; augment:bool=True
-    seed:int=0
+    seed:int=0; device:str="auto" # "auto" (CUDA/MPS when present), "cpu", "cuda", "cuda:1", …
 
 def augment_batch(b:dict)->dict:
     "Label-preserving augmentation: vertical flip of mammograms (with their lesions), flips/90° turns of histology."
     b = dict(b); B = len(b["label"])
-    f = torch.rand(B) < 0.5
+    f = (torch.rand(B) < 0.5).to(b["mammo"].device)
     b["mammo"] = torch.where(f[:, None, None], b["mammo"].flip(1), b["mammo"]); b["lesion"] = torch.where(f[:, None, None], b["lesion"].flip(1), b["lesion"])
     k = int(torch.randint(4, (1,))); h = torch.rot90(b["histo"], k, (3, 4))
     b["histo"] = h.flip(4) if torch.rand(1).item() < 0.5 else h
@@ -138,9 +138,9 @@ def build_model(cfg:XModalConfig)->XModalViT:
 @torch.no_grad()
 def embedding_stats(model:XModalViT, c:XModalCohort, idx, batch:int=64)->dict: # {modality: (mean, var)}
     "Mean and variance of the pooled embeddings per modality over patients `idx` (eval mode)."
-    was = model.training; model.eval(); zs = {"mammo": [], "histo": []}
+    was = model.training; model.eval(); zs = {"mammo": [], "histo": []}; dev = next(model.parameters()).device
     for s in range(0, len(idx), batch):
-        b = cohort_batch(c, idx[s:s + batch]); o = model(b["mammo"], b["histo"])
+        b = cohort_batch(c, idx[s:s + batch], device=dev); o = model(b["mammo"], b["histo"])
         zs["mammo"].append(o["z_mammo"]); zs["histo"].append(o["z_histo"])
     model.train(was)
     return {m: (torch.cat(z).mean(0), torch.cat(z).var(0)) for m, z in zs.items()}
@@ -154,17 +154,18 @@ def fit_xmodal(c:XModalCohort, # training cohort
     cfg = cfg or XModalConfig(); seed_everything(cfg.seed)
     idx = np.arange(len(c)) if idx is None else np.asarray(idx)
     envs = environments(c.domain, c.label, idx); keys = sorted(envs)
-    model = build_model(cfg); model.train()
+    dev = get_device(cfg.device); model = build_model(cfg).to(dev); model.train()
     mk_opt = lambda: torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     opt = mk_opt(); rng = np.random.default_rng(cfg.seed); hist = dict(step=[], loss=[], cls=[], irm=[], align=[])
     for step in range(cfg.steps):
         if cfg.irm and step == cfg.irm_anneal and cfg.irm_weight > 1: opt = mk_opt()
         parts = [rng.choice(envs[e], cfg.batch_per_env, replace=len(envs[e]) < cfg.batch_per_env) for e in keys]
-        b = augment_batch(cohort_batch(c, np.concatenate(parts))) if cfg.augment else cohort_batch(c, np.concatenate(parts))
+        b = cohort_batch(c, np.concatenate(parts), device=dev)
+        if cfg.augment: b = augment_batch(b)
         L = xmodal_losses(model, b, temperature=cfg.temperature); o = L["out"]
         loss = L["cls"].mean() + cfg.loc_weight * L["loc"] + cfg.grade_weight * L["grade"]
         if cfg.align: loss = loss + cfg.align_weight * L["align"]
-        pen = torch.zeros(())
+        pen = torch.zeros((), device=dev)
         if cfg.irm:
             s = 0
             for part in parts:
@@ -188,10 +189,10 @@ def fit_xmodal(c:XModalCohort, # training cohort
 def predict_xmodal(model:XModalViT, c:XModalCohort, idx=None, batch:int=64)->dict: # probabilities: prob, prob_mammo, prob_histo, grade
     "Malignancy probabilities (patient and per modality) and grade predictions, in eval mode."
     idx = np.arange(len(c)) if idx is None else np.asarray(idx)
-    was = model.training; model.eval(); out = {k: [] for k in ["prob", "prob_mammo", "prob_histo", "grade"]}
+    was = model.training; model.eval(); out = {k: [] for k in ["prob", "prob_mammo", "prob_histo", "grade"]}; dev = next(model.parameters()).device
     for s in range(0, len(idx), batch):
-        b = cohort_batch(c, idx[s:s + batch]); o = model(b["mammo"], b["histo"])
+        b = cohort_batch(c, idx[s:s + batch], device=dev); o = model(b["mammo"], b["histo"])
         out["prob"].append(o["logit"].sigmoid()); out["prob_mammo"].append(o["logit_mammo"].sigmoid())
         out["prob_histo"].append(o["logit_histo"].sigmoid()); out["grade"].append(o["grade"].argmax(-1))
     model.train(was)
-    return {k: torch.cat(v).numpy() for k, v in out.items()}
+    return {k: torch.cat(v).cpu().numpy() for k, v in out.items()}

@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from fastcore.script import call_parse, Param, bool_arg
-from .core import InputError, atomic_path, atomic_write_text, get_logger, seed_everything
+from .core import InputError, atomic_path, atomic_write_text, get_logger, seed_everything, get_device
 from .metrics import auc, bootstrap_samples
 from .mammo import XModalCohort, make_xmodal_cohort, read_mammogram, check_manifest, pair_patients
 from .xmodal_model import XModalViT, cohort_batch, crossmodal_maps, lesion_to_grid, param_counts, xmodal_losses
@@ -116,9 +116,10 @@ def map_iou(maps:torch.Tensor, lesion:torch.Tensor, thr:float=0.3)->np.ndarray: 
 def localisation_scores(model:XModalViT, c:XModalCohort, idx, batch:int=64, seed:int=0)->pd.DataFrame: # rows: map; cols: pointing, iou
     "Pointing game and IoU of the attention, cross-modal, localisation-head and random maps."
     res = {k: dict(pointing=[], iou=[]) for k in ["attn_mammo", "mammo_from_histo", "loc", "random"]}
-    g = torch.Generator().manual_seed(seed); idx = np.asarray(idx)
+    g = torch.Generator().manual_seed(seed); idx = np.asarray(idx); dev = next(model.parameters()).device
     for s in range(0, len(idx), batch):
-        b = cohort_batch(c, idx[s:s + batch]); mp = crossmodal_maps(model, b["mammo"], b["histo"])
+        b = cohort_batch(c, idx[s:s + batch], device=dev); mp = {k: v.cpu() for k, v in crossmodal_maps(model, b["mammo"], b["histo"]).items()}
+        b["lesion"] = b["lesion"].cpu()
         mp["random"] = torch.rand(mp["loc"].shape, generator=g)
         for k in res:
             res[k]["pointing"].append(pointing_game(mp[k], b["lesion"])); res[k]["iou"].append(map_iou(mp[k], b["lesion"]))
@@ -156,19 +157,20 @@ def save_xmodal(model:XModalViT, path:str|Path)->Path: # .safetensors destinatio
     "Save weights (safetensors) and config + source statistics (JSON)."
     from safetensors.torch import save_file
     path = Path(path); cfg = getattr(model, "cfg", None) or XModalConfig()
-    with atomic_path(path) as tmp: save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp))
+    with atomic_path(path) as tmp: save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(tmp))
     stats = {m: [mu.tolist(), var.tolist()] for m, (mu, var) in getattr(model, "source_stats", {}).items()}
     atomic_write_text(path.with_suffix(".json"), json.dumps(dict(config=asdict(cfg), source_stats=stats)))
     return path
 
-def load_xmodal(path:str|Path)->XModalViT:
+def load_xmodal(path:str|Path, device:str="cpu")->XModalViT: # device: "cpu", "auto", "cuda", …
     "Load a model written by `save_xmodal`."
     from safetensors.torch import load_file
     path = Path(path); side = path.with_suffix(".json")
     if not path.exists() or not side.exists(): raise InputError("model file or its .json sidecar is missing", path=path, fix="use a path written by save_xmodal / `pathnb xmodal train`")
     meta = json.loads(side.read_text()); d = meta["config"]; d["mix_layers"] = tuple(d["mix_layers"])
     cfg = XModalConfig(**d); m = build_model(cfg); m.load_state_dict(load_file(str(path))); m.eval(); m.cfg = cfg
-    m.source_stats = {k: (torch.tensor(a), torch.tensor(b)) for k, (a, b) in meta["source_stats"].items()}
+    dev = get_device(device); m.to(dev)
+    m.source_stats = {k: (torch.tensor(a, device=dev), torch.tensor(b, device=dev)) for k, (a, b) in meta["source_stats"].items()}
     return m
 
 # %% ../nbs/44_xmodal_eval.ipynb #da1f334a
@@ -228,14 +230,15 @@ def xmodal_train(out:str, # destination .safetensors (a .json sidecar is written
                  align:bool_arg=False, # patient-level InfoNCE
                  irm_anneal:int=500, # IRM anneal steps
                  n_per_inst:int=150, # synthetic patients per institution
-                 seed:int=0):
+                 seed:int=0,
+                 device:str="auto"): # torch device: auto, cpu, cuda, cuda:1, mps
     "Train the cross-modal model and save it."
     c = _cohort(manifest, img_size, n_per_inst, seed)
     names = [i.name for i in c.institutions]
     if holdout is not None and holdout not in names: raise InputError(f"unknown domain {holdout!r}", path="holdout", fix=f"one of {names}")
     idx = np.flatnonzero(c.domain != names.index(holdout)) if holdout else np.arange(len(c))
     cfg = XModalConfig(img_size=img_size, steps=steps, mixstyle=mixstyle, irm=irm, align=align, irm_anneal=irm_anneal, seed=seed,
-                       loc_weight=1.0 if c.lesion.any() else 0.0)
+                       loc_weight=1.0 if c.lesion.any() else 0.0, device=device)
     model, hist = fit_xmodal(c, idx, cfg)
     save_xmodal(model, out); print(f"saved {out} (final loss {hist['loss'][-1]:.3f})")
     return out
@@ -248,9 +251,10 @@ def xmodal_adapt(model:str, # a model written by `xmodal train`
                  mode:str="episodic", # "episodic" or "continual"
                  steps:int=1, # gradient steps per batch
                  lr:float=1e-3, # TTA learning rate
-                 n_per_inst:int=150, seed:int=0):
+                 n_per_inst:int=150, seed:int=0,
+                 device:str="auto"): # torch device: auto, cpu, cuda, cuda:1, mps
     "Adapt a trained model to a target domain without labels and write its predictions."
-    m = load_xmodal(model); c = _cohort(manifest, m.cfg.img_size, n_per_inst, seed)
+    m = load_xmodal(model, device=device); c = _cohort(manifest, m.cfg.img_size, n_per_inst, seed)
     names = [i.name for i in c.institutions]
     if domain is not None and domain not in names: raise InputError(f"unknown domain {domain!r}", path="domain", fix=f"one of {names}")
     idx = np.flatnonzero(c.domain == names.index(domain)) if domain else np.arange(len(c))
@@ -264,11 +268,12 @@ def xmodal_eval(out:str, # output folder (predictions.csv, summary.csv, summary.
                 manifest:str=None, # paired manifest CSV; default: the synthetic cohort
                 steps:int=300, img_size:int=48, batch_per_env:int=8, irm_anneal:int=150,
                 n_per_inst:int=150, n_boot:int=1000, seed:int=0,
+                device:str="auto", # torch device: auto, cpu, cuda, cuda:1, mps
                 variants:str="ERM,+MixStyle,+IRM,+alignment,+TTA,full"): # comma-separated subset of VARIANTS
     "Leave-one-domain-out benchmark of the ablation; writes predictions and a summary table."
     c = _cohort(manifest, img_size, n_per_inst, seed); out = Path(out); out.mkdir(parents=True, exist_ok=True)
     vs = {k: VARIANTS[k] for k in variants.split(",")}
-    cfg = XModalConfig(img_size=img_size, steps=steps, batch_per_env=batch_per_env, irm_anneal=irm_anneal, seed=seed, loc_weight=1.0 if c.lesion.any() else 0.0)
+    cfg = XModalConfig(img_size=img_size, steps=steps, batch_per_env=batch_per_env, irm_anneal=irm_anneal, seed=seed, loc_weight=1.0 if c.lesion.any() else 0.0, device=device)
     preds = run_lodo(c, cfg, vs, seed=seed, log=print)
     with atomic_path(out/"predictions.csv") as tmp: preds.to_csv(tmp, index=False)
     s = lodo_summary(preds, n_boot=n_boot, seed=seed)

@@ -104,7 +104,7 @@ class CausalTTA:
         idx = np.arange(len(c)) if idx is None else np.asarray(idx)
         res = {k: [] for k in ["prob", "prob_mammo", "prob_histo"]}
         for s in range(0, len(idx), batch):
-            b = cohort_batch(c, idx[s:s + batch])
+            b = cohort_batch(c, idx[s:s + batch], device=next(self.model.parameters()).device)
             o = self.adapt(b["mammo"], b["histo"])
             res["prob"].append(o["logit"].sigmoid()); res["prob_mammo"].append(o["logit_mammo"].sigmoid()); res["prob_histo"].append(o["logit_histo"].sigmoid())
-        return {k: torch.cat(v).numpy() for k, v in res.items()}
+        return {k: torch.cat(v).cpu().numpy() for k, v in res.items()}
