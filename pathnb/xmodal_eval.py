@@ -215,8 +215,8 @@ def cohort_from_manifest(df:pd.DataFrame, # manifest with pair_id (from pair_pat
     return XModalCohort(*(np.asarray(out[k]) for k in ["mammo", "lesion", "histo", "label", "grade", "domain"]), np.zeros(len(out["label"]), bool), [Institution(x) for x in doms])
 
 # %% ../nbs/44_xmodal_eval.ipynb #2ebd3b12
-def _cohort(manifest, size, n_per_inst, seed):
-    if manifest: return cohort_from_manifest(pair_patients(check_manifest(pd.read_csv(manifest)), "patient"), size=size)
+def _cohort(manifest, size, n_per_inst, seed, pairing="patient", pairs=None):
+    if manifest: return cohort_from_manifest(pair_patients(check_manifest(pd.read_csv(manifest)), pairing, table=pairs, seed=seed), size=size)
     return make_xmodal_cohort(n_per_inst=n_per_inst, size=size, n_patches=1, seed=seed)
 
 @call_parse
@@ -230,10 +230,12 @@ def xmodal_train(out:str, # destination .safetensors (a .json sidecar is written
                  align:bool_arg=False, # patient-level InfoNCE
                  irm_anneal:int=500, # IRM anneal steps
                  n_per_inst:int=150, # synthetic patients per institution
+                 pairing:str="patient", # with --manifest: "patient" (shared patient_id), "table" (--pairs CSV) or "label" (pseudo-pairs of the same label, for datasets that share no patients)
+                 pairs:str=None, # with --pairing table: CSV with columns mammo_id, histo_id
                  seed:int=0,
                  device:str="auto"): # torch device: auto, cpu, cuda, cuda:1, mps
     "Train the cross-modal model and save it."
-    c = _cohort(manifest, img_size, n_per_inst, seed)
+    c = _cohort(manifest, img_size, n_per_inst, seed, pairing, pairs)
     names = [i.name for i in c.institutions]
     if holdout is not None and holdout not in names: raise InputError(f"unknown domain {holdout!r}", path="holdout", fix=f"one of {names}")
     idx = np.flatnonzero(c.domain != names.index(holdout)) if holdout else np.arange(len(c))
@@ -252,9 +254,11 @@ def xmodal_adapt(model:str, # a model written by `xmodal train`
                  steps:int=1, # gradient steps per batch
                  lr:float=1e-3, # TTA learning rate
                  n_per_inst:int=150, seed:int=0,
+                 pairing:str="patient", # with --manifest: "patient" (shared patient_id), "table" (--pairs CSV) or "label" (pseudo-pairs of the same label, for datasets that share no patients)
+                 pairs:str=None, # with --pairing table: CSV with columns mammo_id, histo_id
                  device:str="auto"): # torch device: auto, cpu, cuda, cuda:1, mps
     "Adapt a trained model to a target domain without labels and write its predictions."
-    m = load_xmodal(model, device=device); c = _cohort(manifest, m.cfg.img_size, n_per_inst, seed)
+    m = load_xmodal(model, device=device); c = _cohort(manifest, m.cfg.img_size, n_per_inst, seed, pairing, pairs)
     names = [i.name for i in c.institutions]
     if domain is not None and domain not in names: raise InputError(f"unknown domain {domain!r}", path="domain", fix=f"one of {names}")
     idx = np.flatnonzero(c.domain == names.index(domain)) if domain else np.arange(len(c))
@@ -269,9 +273,11 @@ def xmodal_eval(out:str, # output folder (predictions.csv, summary.csv, summary.
                 steps:int=300, img_size:int=48, batch_per_env:int=8, irm_anneal:int=150,
                 n_per_inst:int=150, n_boot:int=1000, seed:int=0,
                 device:str="auto", # torch device: auto, cpu, cuda, cuda:1, mps
+                pairing:str="patient", # with --manifest: "patient" (shared patient_id), "table" (--pairs CSV) or "label" (pseudo-pairs of the same label, for datasets that share no patients)
+                pairs:str=None, # with --pairing table: CSV with columns mammo_id, histo_id
                 variants:str="ERM,+MixStyle,+IRM,+alignment,+TTA,full"): # comma-separated subset of VARIANTS
     "Leave-one-domain-out benchmark of the ablation; writes predictions and a summary table."
-    c = _cohort(manifest, img_size, n_per_inst, seed); out = Path(out); out.mkdir(parents=True, exist_ok=True)
+    c = _cohort(manifest, img_size, n_per_inst, seed, pairing, pairs); out = Path(out); out.mkdir(parents=True, exist_ok=True)
     vs = {k: VARIANTS[k] for k in variants.split(",")}
     cfg = XModalConfig(img_size=img_size, steps=steps, batch_per_env=batch_per_env, irm_anneal=irm_anneal, seed=seed, loc_weight=1.0 if c.lesion.any() else 0.0, device=device)
     preds = run_lodo(c, cfg, vs, seed=seed, log=print)
