@@ -13,7 +13,8 @@ import torch.nn.functional as F
 from .core import InputError, seed_everything, get_device, progress
 
 # %% auto #0
-__all__ = ['check_bags', 'ABMIL', 'pad_bags', 'predict_mil', 'train_mil', 'synthetic_bags', 'attention_map', 'attention_heatmap']
+__all__ = ['check_bags', 'ABMIL', 'pad_bags', 'predict_mil', 'run_bags', 'train_mil', 'synthetic_bags', 'attention_map',
+           'attention_heatmap']
 
 # %% ../nbs/12_mil.ipynb #cc00fcaa
 def check_bags(bags:Sequence, # list of (n_i, dim) tile-feature arrays, one per slide
@@ -97,17 +98,25 @@ def predict_mil(model:ABMIL, # trained model
                 device:str="auto", # where to run
                )->tuple[np.ndarray, list[np.ndarray]]:
     "Class probabilities (n_bags, C) and per-bag attention weights."
+    out, atts = run_bags(model, bags, batch_size, device)
+    return (torch.softmax(out, -1) if model.n_classes > 1 else out).numpy(), atts
+
+def run_bags(model:nn.Module, # an attention-MIL model: (x, mask) → (output, attention)
+             bags:Sequence, # bags to score
+             batch_size:int=32, # bags per forward pass
+             device:str="auto", # where to run
+            )->tuple[torch.Tensor, list[np.ndarray]]:
+    "Raw model outputs for every bag (on the CPU) and per-bag attention weights, in padded batches."
     bags = check_bags(bags)
     dev = get_device(device); model = model.to(dev).eval()
-    probs, atts = [], []
+    outs, atts = [], []
     with torch.inference_mode():
         for i in range(0, len(bags), batch_size):
             chunk = bags[i:i + batch_size]
             x, mask = pad_bags(chunk)
-            logits, a = model(x.to(dev), mask.to(dev))
-            probs.append(torch.softmax(logits, -1).cpu() if model.n_classes > 1 else logits.cpu())
-            atts += [a[j, :len(b)].cpu().numpy() for j, b in enumerate(chunk)]
-    return torch.cat(probs).numpy(), atts
+            o, a = model(x.to(dev), mask.to(dev))
+            outs.append(o.cpu()); atts += [a[j, :len(b)].cpu().numpy() for j, b in enumerate(chunk)]
+    return torch.cat(outs), atts
 
 def train_mil(bags:Sequence, # training bags, (n_i, dim) each
               labels, # integer slide labels 0..C-1

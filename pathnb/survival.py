@@ -12,7 +12,7 @@ import pandas as pd
 import torch
 from .core import InputError, seed_everything, get_device
 from .metrics import c_index, check_preds
-from .mil import ABMIL, check_bags, pad_bags
+from .mil import ABMIL, check_bags, pad_bags, run_bags
 
 # %% auto #0
 __all__ = ['check_survival', 'encode_covariates', 'CoxModel', 'cox_fit', 'risk_cutoffs', 'risk_groups', 'logrank_p',
@@ -237,16 +237,8 @@ class DeepSurvMIL(ABMIL):
 
 def predict_risk_mil(model:DeepSurvMIL, bags:Sequence, batch_size:int=32, device:str="auto")->tuple[np.ndarray, list]:
     "Risk per bag and per-bag attention weights."
-    bags = check_bags(bags)
-    dev = get_device(device); model = model.to(dev).eval()
-    risk, att = [], []
-    with torch.inference_mode():
-        for i in range(0, len(bags), batch_size):
-            chunk = bags[i:i + batch_size]
-            x, mask = pad_bags(chunk)
-            r, a = model(x.to(dev), mask.to(dev))
-            risk.append(r.cpu()); att += [a[j, :len(b)].cpu().numpy() for j, b in enumerate(chunk)]
-    return torch.cat(risk).numpy(), att
+    risk, att = run_bags(model, bags, batch_size, device)
+    return risk.numpy(), att
 
 def train_survival_mil(bags:Sequence, # (n_i, dim) tile features per patient/slide
                        time, # follow-up times
