@@ -1,7 +1,8 @@
 """Leave-one-institution-out benchmark of the radiology–pathology model on the synthetic cohort.
 
 Usage: OMP_NUM_THREADS=1 python bench/xmodal_lodo.py [--out bench/results/xmodal] [--steps 250] [--n-per-inst 150] [--jobs 2]
-       [--irm-weight 100] [--mix-layers -1] [--mix-p 0.5] [--mix-alpha 0.1] [--tta-steps 1] [--tta-lr 0.001]
+       [--irm-weight 1] [--mix-layers -1] [--mix-p 0.5] [--mix-alpha 0.1] [--tta-steps 1] [--tta-lr 0.001]
+       [--align-weight 0.5] [--align-negatives domain|all] [--variants +IRM,full]
 Writes predictions.csv, summary.csv, localisation.csv, cost.json and report.md under --out.
 """
 import argparse, json, time, os
@@ -19,7 +20,8 @@ def _fold(args):
     from pathnb.xmodal_eval import run_lodo, localisation_scores, VARIANTS
     c = make_xmodal_cohort(n_per_inst=a.n_per_inst, size=a.img_size, n_patches=1, seed=a.seed)
     cfg = XModalConfig(img_size=a.img_size, steps=a.steps, batch_per_env=a.batch_per_env, irm_anneal=a.irm_anneal, lr=a.lr, seed=a.seed,
-                       irm_weight=a.irm_weight, mix_layers=_layers(a.mix_layers), mix_p=a.mix_p, mix_alpha=a.mix_alpha)
+                       irm_weight=a.irm_weight, mix_layers=_layers(a.mix_layers), mix_p=a.mix_p, mix_alpha=a.mix_alpha,
+                       align_weight=a.align_weight, align_negatives=a.align_negatives)
     locs = []
     def on_model(fold, sw, m, te):
         if sw in ({}, dict(mixstyle=True, irm=True, align=True), dict(align=True)):
@@ -27,10 +29,11 @@ def _fold(args):
             l = localisation_scores(m, c, te).reset_index().rename(columns={"index": "map"}); l["model"] = name; l["fold"] = c.institutions[fold].name
             locs.append(l)
     t0 = time.time()
-    p = run_lodo(c, cfg, VARIANTS, folds=[f], seed=a.seed, log=lambda s: print(s, flush=True), on_model=on_model,
+    todo = {k: v for k, v in VARIANTS.items() if a.variants in (None, "all") or k in a.variants.split(",")}
+    p = run_lodo(c, cfg, todo, folds=[f], seed=a.seed, log=lambda s: print(s, flush=True), on_model=on_model,
                  tta_kw=dict(mode="episodic", steps=a.tta_steps, lr=a.tta_lr))
     print(f"fold {f} done in {time.time() - t0:.0f} s", flush=True)
-    return p, pd.concat(locs)
+    return p, (pd.concat(locs) if locs else pd.DataFrame(columns=["map", "pointing", "iou", "model", "fold"]))
 
 def main():
     ap = argparse.ArgumentParser()
@@ -39,9 +42,11 @@ def main():
     ap.add_argument("--batch-per-env", type=int, default=8); ap.add_argument("--irm-anneal", type=int, default=125)
     ap.add_argument("--lr", type=float, default=2e-3); ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--jobs", type=int, default=2); ap.add_argument("--n-boot", type=int, default=1000)
-    ap.add_argument("--irm-weight", type=float, default=1e2); ap.add_argument("--mix-layers", default="-1", help='comma-separated: "input", -1 (patch embeddings), block indices')
+    ap.add_argument("--irm-weight", type=float, default=1.0); ap.add_argument("--mix-layers", default="-1", help='comma-separated: "input", -1 (patch embeddings), block indices')
     ap.add_argument("--mix-p", type=float, default=0.5); ap.add_argument("--mix-alpha", type=float, default=0.1)
     ap.add_argument("--tta-steps", type=int, default=1); ap.add_argument("--tta-lr", type=float, default=1e-3)
+    ap.add_argument("--align-weight", type=float, default=0.5); ap.add_argument("--align-negatives", default="domain", choices=["all", "domain"])
+    ap.add_argument("--variants", default="all", help='comma-separated subset of ERM,+MixStyle,+IRM,+alignment,+TTA,full (e.g. a sweep of one setting)')
     ap.add_argument("--report-only", action="store_true", help="rebuild report.md/summary.csv from the predictions, localisation and cost already in --out (no training)")
     a = ap.parse_args(); out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()

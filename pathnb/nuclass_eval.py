@@ -152,12 +152,14 @@ def predict_nuclass(model:NuClassModel, samples:list, # [(slide, cells AnnData)]
 # %% ../nbs/34_nuclass_eval.ipynb #1085f323
 def evaluate_nuclass(P:dict, # from `predict_nuclass` (with labels)
                      classes:list)->dict:
-    "Macro-F1 per path and gate, per-class F1, complementarity, ECE before/after temperature."
+    "Macro-F1 per path, gate and oracle (per cell, whichever path is right), per-class F1, complementarity, ECE before/after temperature."
     y = P["y"].numpy()
     if (y < 0).any(): raise InputError("evaluation needs labels for every cell", path="label_key")
     probs = dict(local=P["p_local"], glob=P["p_global"], gate=P["p_mix"])
     per = pd.DataFrame({k: metrics.f1_per_class(y, v.numpy(), labels=np.arange(len(classes)), names=classes) for k, v in probs.items()})
     macro = {k: metrics.f1_macro(y, v.numpy().argmax(1)) for k, v in probs.items()}
+    pl, pg = P["p_local"].numpy().argmax(1), P["p_global"].numpy().argmax(1)
+    macro["oracle"] = metrics.f1_macro(y, np.where(pl == y, pl, pg))   # ceiling of any per-cell choice between the two paths
     comp = complementarity(P["p_local"], P["p_global"], P["y"], classes)
     return dict(macro_f1=macro, per_class=per, complementarity=comp,
                 ece=dict(local=metrics.ece(P["p_local"].numpy(), y), glob=metrics.ece(P["p_global"].numpy(), y),

@@ -114,8 +114,9 @@ class XModalConfig:
     adapters:str="both"; adapter_dim:int=16; lora_rank:int=4
     steps:int=200; batch_per_env:int=8; lr:float=2e-3; weight_decay:float=0.01
     mixstyle:bool=False; mix:str="crossdomain"; mix_p:float=0.5; mix_alpha:float=0.1; mix_layers:tuple=(-1,)
-    irm:bool=False; irm_weight:float=1e2; irm_anneal:int=500
+    irm:bool=False; irm_weight:float=1.0; irm_anneal:int=500 # weight > 1: the loss is divided by it and Adam restarts after the anneal (DomainBed)
     align:bool=False; align_weight:float=0.5; temperature:float=0.1
+    align_negatives:str="domain" # InfoNCE negatives: only the same institution's patients ("domain"), or all of the batch ("all")
     loc_weight:float=1.0; grade_weight:float=0.5; augment:bool=True
     seed:int=0; device:str="auto" # "auto" (CUDA/MPS when present), "cpu", "cuda", "cuda:1", …
 
@@ -162,7 +163,7 @@ def fit_xmodal(c:XModalCohort, # training cohort
         parts = [rng.choice(envs[e], cfg.batch_per_env, replace=len(envs[e]) < cfg.batch_per_env) for e in keys]
         b = cohort_batch(c, np.concatenate(parts), device=dev)
         if cfg.augment: b = augment_batch(b)
-        L = xmodal_losses(model, b, temperature=cfg.temperature); o = L["out"]
+        L = xmodal_losses(model, b, temperature=cfg.temperature, align_negatives=cfg.align_negatives); o = L["out"]
         loss = L["cls"].mean() + cfg.loc_weight * L["loc"] + cfg.grade_weight * L["grade"]
         if cfg.align: loss = loss + cfg.align_weight * L["align"]
         pen = torch.zeros((), device=dev)

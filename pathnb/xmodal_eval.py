@@ -229,6 +229,8 @@ def xmodal_train(out:str, # destination .safetensors (a .json sidecar is written
                  irm:bool_arg=False, # IRMv1 penalty
                  align:bool_arg=False, # patient-level InfoNCE
                  irm_anneal:int=500, # IRM anneal steps
+                 irm_weight:float=1.0, # IRM penalty weight after the anneal (the reference 100 needs large per-domain batches)
+                 align_negatives:str="domain", # InfoNCE negatives: "domain" (same institution only) or "all"
                  n_per_inst:int=150, # synthetic patients per institution
                  pairing:str="patient", # with --manifest: "patient" (shared patient_id), "table" (--pairs CSV) or "label" (pseudo-pairs of the same label, for datasets that share no patients)
                  pairs:str=None, # with --pairing table: CSV with columns mammo_id, histo_id
@@ -239,7 +241,9 @@ def xmodal_train(out:str, # destination .safetensors (a .json sidecar is written
     names = [i.name for i in c.institutions]
     if holdout is not None and holdout not in names: raise InputError(f"unknown domain {holdout!r}", path="holdout", fix=f"one of {names}")
     idx = np.flatnonzero(c.domain != names.index(holdout)) if holdout else np.arange(len(c))
+    if align_negatives not in ("domain", "all"): raise InputError(f"align_negatives={align_negatives!r}", path="--align_negatives", fix='use "domain" or "all"')
     cfg = XModalConfig(img_size=img_size, steps=steps, mixstyle=mixstyle, irm=irm, align=align, irm_anneal=irm_anneal, seed=seed,
+                       irm_weight=irm_weight, align_negatives=align_negatives,
                        loc_weight=1.0 if c.lesion.any() else 0.0, device=device)
     model, hist = fit_xmodal(c, idx, cfg)
     save_xmodal(model, out); print(f"saved {out} (final loss {hist['loss'][-1]:.3f})")

@@ -164,10 +164,13 @@ def param_counts(model:XModalViT)->dict: # counts: backbone, adapters_<modality>
 def info_nce(u:torch.Tensor, # (B, D) embeddings of modality 1
              v:torch.Tensor, # (B, D) embeddings of modality 2, row i = same patient as u[i]
              temperature:float|torch.Tensor=0.1, # τ
+             groups:torch.Tensor|None=None, # (B,) group of each row (e.g. institution): negatives only from the row's own group
             )->torch.Tensor:
     "Symmetric InfoNCE between paired rows of `u` and `v`."
     if u.shape != v.shape or len(u) < 2: raise InputError(f"need ≥2 paired rows of equal shape, got {tuple(u.shape)} and {tuple(v.shape)}", path="info_nce", fix="pass one row per patient with both modalities")
     s = F.normalize(u, dim=-1) @ F.normalize(v, dim=-1).t() / temperature
+    if groups is not None:   # a pair from another group is no negative: what tells groups apart (style) cannot solve the task
+        s = s.masked_fill(groups[:, None] != groups[None, :], float("-inf"))
     y = torch.arange(len(u), device=u.device)
     return 0.5 * (F.cross_entropy(s, y) + F.cross_entropy(s.t(), y))
 
@@ -192,6 +195,7 @@ def xmodal_losses(model:XModalViT, # the model
                   b:dict, # a batch from `cohort_batch`
                   out:dict|None=None, # model outputs, if already computed
                   temperature:float=0.1, # InfoNCE τ
+                  align_negatives:str="all", # "all" patients of the batch, or only those of the same "domain" (institution)
                  )->dict: # per-patient `cls` (B,), and scalar `loc`, `grade`, `align`
     "The per-task losses of one batch."
     if out is None: out = model(b["mammo"], b["histo"], b["domain"])
@@ -204,7 +208,9 @@ def xmodal_losses(model:XModalViT, # the model
         L["loc"] = F.binary_cross_entropy_with_logits(out["loc"], (lesion_to_grid(b["lesion"], model.grid) > 0.3).float())
     if "grade" in out: L["grade"] = F.cross_entropy(out["grade"], b["grade"])
     if "z_mammo" in out and "z_histo" in out:
-        L["align"] = info_nce(model.proj["mammo"](out["z_mammo"]), model.proj["histo"](out["z_histo"]), temperature)
+        if align_negatives not in ("all", "domain"): raise InputError(f"align_negatives={align_negatives!r}", path="align_negatives", fix='use "all" or "domain"')
+        L["align"] = info_nce(model.proj["mammo"](out["z_mammo"]), model.proj["histo"](out["z_histo"]), temperature,
+                              groups=b["domain"] if align_negatives == "domain" else None)
     return L
 
 # %% ../nbs/41_xmodal_model.ipynb #2ebd3b12
