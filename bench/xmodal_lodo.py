@@ -29,7 +29,7 @@ def _fold(args):
             l = localisation_scores(m, c, te).reset_index().rename(columns={"index": "map"}); l["model"] = name; l["fold"] = c.institutions[fold].name
             locs.append(l)
     t0 = time.time()
-    todo = {k: v for k, v in VARIANTS.items() if a.variants in (None, "all") or k in a.variants.split(",")}
+    todo = {k: v for k, v in VARIANTS.items() if a.variants == "all" or k in a.variants.split(",")}
     p = run_lodo(c, cfg, todo, folds=[f], seed=a.seed, log=lambda s: print(s, flush=True), on_model=on_model,
                  tta_kw=dict(mode="episodic", steps=a.tta_steps, lr=a.tta_lr))
     print(f"fold {f} done in {time.time() - t0:.0f} s", flush=True)

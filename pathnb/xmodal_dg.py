@@ -119,6 +119,8 @@ class XModalConfig:
     align_negatives:str="domain" # InfoNCE negatives: only the same institution's patients ("domain"), or all of the batch ("all")
     loc_weight:float=1.0; grade_weight:float=0.5; augment:bool=True
     seed:int=0; device:str="auto" # "auto" (CUDA/MPS when present), "cpu", "cuda", "cuda:1", …
+    def __post_init__(self):
+        if self.align_negatives not in ("domain", "all"): raise InputError(f"align_negatives={self.align_negatives!r}", path="align_negatives", fix='use "domain" or "all"')
 
 def augment_batch(b:dict)->dict:
     "Label-preserving augmentation: vertical flip of mammograms (with their lesions), flips/90° turns of histology."

@@ -241,7 +241,6 @@ def xmodal_train(out:str, # destination .safetensors (a .json sidecar is written
     names = [i.name for i in c.institutions]
     if holdout is not None and holdout not in names: raise InputError(f"unknown domain {holdout!r}", path="holdout", fix=f"one of {names}")
     idx = np.flatnonzero(c.domain != names.index(holdout)) if holdout else np.arange(len(c))
-    if align_negatives not in ("domain", "all"): raise InputError(f"align_negatives={align_negatives!r}", path="--align_negatives", fix='use "domain" or "all"')
     cfg = XModalConfig(img_size=img_size, steps=steps, mixstyle=mixstyle, irm=irm, align=align, irm_anneal=irm_anneal, seed=seed,
                        irm_weight=irm_weight, align_negatives=align_negatives,
                        loc_weight=1.0 if c.lesion.any() else 0.0, device=device)
