@@ -4,6 +4,11 @@ diagram and Grad-CAM figures. Labels for training are the marker-guided labels (
 evaluation is against the generator's truth.
 
 Usage: OMP_NUM_THREADS=1 python bench/nuclass_benchmark.py [--size 768] [--n-train 4] [--n-test 2] [--epochs 6]
+       [--global-input context+local|context] [--budding 0.05] [--seed 0] [--first-section 1000]
+
+--global-input context: the ablation where Path global sees only the context field (no local vector),
+so the two paths fail on different cells. --budding: share of stromal cells that are isolated tumour
+cells (their nucleus, not their context, gives them away).
 """
 import argparse, json, time
 from pathlib import Path
@@ -20,17 +25,19 @@ from pathnb.nuclass_eval import synthetic_cohort, fit_nuclass, predict_nuclass, 
 p = argparse.ArgumentParser()
 p.add_argument("--size", type=int, default=768); p.add_argument("--n-train", type=int, default=4); p.add_argument("--n-test", type=int, default=2)
 p.add_argument("--epochs", type=int, default=6); p.add_argument("--local-px", type=int, default=24); p.add_argument("--context-px", type=int, default=128)
+p.add_argument("--global-input", choices=["context+local", "context"], default="context+local")
+p.add_argument("--budding", type=float, default=0.0); p.add_argument("--first-section", type=int, default=1000)
 p.add_argument("--seed", type=int, default=0); p.add_argument("--threads", type=int, default=1); p.add_argument("--out", default="bench/results/nuclass")
 a = p.parse_args()
 torch.set_num_threads(a.threads); seed_everything(a.seed)
 out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
 t0 = time.time()
-cohort = synthetic_cohort(range(1000, 1000 + a.n_train + 1 + a.n_test), a.size)
+cohort = synthetic_cohort(range(a.first_section, a.first_section + a.n_train + 1 + a.n_test), a.size, budding_fraction=a.budding)
 train, val, test = cohort[:a.n_train], cohort[a.n_train:a.n_train + 1], cohort[a.n_train + 1:]
 spec = CropSpec(local_px=a.local_px, context_px=a.context_px, mpp=0.5, context_out_px=32)
 cfg = TrainConfig(epochs=a.epochs, lr=3e-3, batch_size=64, seed=a.seed)
 n_conf = sum(int(x.obs.marker_label_confident.sum()) for _, x in train)
-model, Pval = fit_nuclass(train, val, spec, classes=list(NUCLASS_MARKERS), cfg=cfg)
+model, Pval = fit_nuclass(train, val, spec, classes=list(NUCLASS_MARKERS), cfg=cfg, global_uses_local=a.global_input == "context+local")
 Pt = predict_nuclass(model, test, label_key="true_type")
 R = evaluate_nuclass(Pt, model.classes)
 lab_acc = float(np.mean([(x.obs.marker_label.astype(str) == x.obs.true_type.astype(str))[x.obs.marker_label_confident].mean() for _, x in train]))

@@ -232,9 +232,11 @@ class SynthCells:
     lymphoid_fraction:float=0.45 # mean share of lymphoid cells among stromal cells
     immune_scale_um:float=40.0 # size of lymphoid aggregates (lymphoid share varies on this scale)
     morph_jitter:float=0.2 # ± relative spread of nucleus size and haematoxylin density
+    budding_fraction:float=0.0 # share of stromal cells that are isolated tumour cells (tumour budding): the nucleus, not the context, tells
     def __post_init__(self):
         if self.width_px < 32 or self.height_px < 32: raise InputError(f"section too small ({self.width_px}×{self.height_px})", path="width_px/height_px", fix="use at least 32×32 pixels")
         if self.mpp <= 0: raise InputError(f"mpp must be positive, got {self.mpp}", path="mpp")
+        if not 0 <= self.budding_fraction < 1: raise InputError(f"budding_fraction must be in [0, 1), got {self.budding_fraction}", path="budding_fraction")
         from scipy.ndimage import gaussian_filter, distance_transform_edt, map_coordinates
         r = np.random.default_rng(self.seed)
         W, H = self.width_px * self.mpp, self.height_px * self.mpp
@@ -282,6 +284,9 @@ class SynthCells:
         near = self.nest_distance_um <= self.margin_um
         t = np.where(innest, np.where(lymphoid, ix["TIL"], ix["tumour"]),
                      np.where(lymphoid, np.where(near, ix["TIL"], ix["lymphocyte"]), np.where(near, ix["CAF"], ix["fibroblast"])))
+        if self.budding_fraction > 0:   # its own random stream: the rest of the section is the same as without budding
+            bud = ~innest & (np.random.default_rng([self.seed, 1]).random(len(pts)) < self.budding_fraction)
+            t = np.where(bud, ix["tumour"], t)
         self.types, self.type_names, self.xy_um, self.nest, self.tumour_region = t.astype(np.int64), names, pts, innest, innest | near
         n = len(pts); j = self.morph_jitter
         self.theta = r.uniform(0, np.pi, n); self.size_jit = r.uniform(1 - j, 1 + j, n); self.h_jit = r.uniform(1 - j, 1 + j, n)

@@ -30,11 +30,12 @@ def synthetic_cohort(seeds, # one section per seed
                      mpp:float=0.5, # µm/px
                      markers:dict=NUCLASS_MARKERS, # class → markers for the labels
                      min_confidence:float=0.5, # marker-label confidence threshold
+                     **synth_kw, # more `SynthCells` settings, e.g. budding_fraction
                     )->list:
     "Synthetic (ArraySlide, labelled cell AnnData) samples, one per seed."
     out = []
     for s in seeds:
-        st = SynthCells(size_px, size_px, mpp=mpp, seed=int(s))
+        st = SynthCells(size_px, size_px, mpp=mpp, seed=int(s), **synth_kw)
         a = preprocess_cells(st.to_anndata()); label_cells(a, markers, min_confidence=min_confidence)
         out.append((ArraySlide(st.render(0, 0, size_px, size_px), mpp, path=f"synth{s}"), a))
     return out
@@ -49,15 +50,16 @@ class NuClassModel:
     backbone_kwargs:dict=field(default_factory=lambda: dict(TINY_RESNET))
     tissues:list=field(default_factory=lambda: ["default"]) # tissue names for FiLM
     temperature:float=1.0 # fitted on validation cells (applied to log p_mix)
+    global_uses_local:bool=True # Path global sees the local vector (NuClass); False: context only (ablation)
     def __post_init__(self):
         if len(self.classes) < 2: raise InputError(f"need at least 2 classes, got {self.classes}", path="classes")
         K = len(self.classes)
         self.local = LocalPath(K, self.backbone, n_tissues=len(self.tissues), backbone_kwargs=self.backbone_kwargs)
-        self.glob = GlobalPath(K, self.local.dim, self.backbone, backbone_kwargs=self.backbone_kwargs)
-        self.gate = Gate(self.local.dim, 128)
+        self.glob = GlobalPath(K, self.local.dim, self.backbone, backbone_kwargs=self.backbone_kwargs, use_local=self.global_uses_local)
+        self.gate = Gate(self.local.dim, self.glob.out_dim)
     def config(self)->dict:
         return dict(classes=list(self.classes), spec=asdict(self.spec), backbone=self.backbone, backbone_kwargs=self.backbone_kwargs,
-                    tissues=list(self.tissues), temperature=float(self.temperature))
+                    tissues=list(self.tissues), temperature=float(self.temperature), global_uses_local=bool(self.global_uses_local))
     def save(self, path:str|Path)->Path:
         "Write weights + config to one .safetensors file (atomically)."
         from safetensors.torch import save_file
@@ -111,13 +113,15 @@ def fit_nuclass(train:list, # [(slide, cells AnnData), ...] training samples
                 gate_epochs:int=300, # full-batch gate steps
                 backbone:str="resnet10t", backbone_kwargs:dict|None=None,
                 calib_folds:int=2, # fit the temperature on out-of-fold gate outputs (0: on the gate's own fitting cells)
+                global_uses_local:bool=True, # False: Path global sees the context field only (ablation)
                )->tuple: # (NuClassModel, validation outputs dict)
     "Train Path local, Path global, the gate and the temperature on a cohort."
     if not train or not val: raise InputError("need at least one training and one validation sample", path="train/val", fix="hold out a whole sample for validation")
     seed_everything(cfg.seed)  # before the networks are built: their initial weights are part of the result
     if classes is None: classes = list(train[0][1].obs[label_key].astype("category").cat.categories)
     tissues = sorted({str(v) for _, a in train + val for v in a.obs[tissue_key]}) if tissue_key else ["default"]
-    model = NuClassModel(list(classes), spec, backbone, dict(TINY_RESNET) if backbone_kwargs is None else backbone_kwargs, tissues)
+    model = NuClassModel(list(classes), spec, backbone, dict(TINY_RESNET) if backbone_kwargs is None else backbone_kwargs, tissues,
+                         global_uses_local=global_uses_local)
     ds = _dataset(train, spec, classes, label_key, mask_key, tissue_key, tissues, augment=True, seed=cfg.seed)
     train_local(model.local, ds, cfg, class_names=classes)
     train_global(model.glob, model.local, ds, cfg, class_names=classes)
@@ -134,7 +138,7 @@ def _oof_mix(model, P, folds, epochs, seed):
     keys = ("p_local", "p_global", "feat_local", "feat_global")
     for k in range(folds):
         te = perm[k::folds]; tr = np.setdiff1d(perm, te)
-        g = Gate(model.local.dim, 128)
+        g = Gate(model.local.dim, model.glob.out_dim)
         train_gate(g, {q: P[q][tr] for q in keys}, P["y"][tr], epochs=epochs, seed=seed + k + 1)
         out[te] = predict_gate(g, {q: P[q][te] for q in keys})["p_mix"]
     return out
@@ -286,6 +290,8 @@ def nuclass_train(cells:str, # comma-separated cell .h5ad files (one per sample;
                   tiny:bool=False, # use the tiny ResNet configuration (tests, CPU)
                   epochs:int=5, lr:float=2e-3, batch_size:int=64, num_workers:int=0, seed:int=0, device:str="auto",
                   slide_mpp:float=None, # level-0 µm/px of the slides, for files that do not record it
+                  gamma:float=2.0, # uncertainty exponent of Path global's loss (0: plain CE)
+                  context_only:bool=False, # Path global without the local vector (an ablation, not NuClass)
                  ):
     "Train NuClass (both paths, gate, temperature) and save it."
     cs, ss = _split(cells), _split(slides)
@@ -294,9 +300,9 @@ def nuclass_train(cells:str, # comma-separated cell .h5ad files (one per sample;
     import anndata as ad
     samples = [(open_cell_slide(s, mpp=slide_mpp), ad.read_h5ad(c)) for c, s in zip(cs, ss)]
     spec = CropSpec(local_px, context_px, mpp, context_out_px)
-    cfg = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, num_workers=num_workers, seed=seed, device=device)
+    cfg = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, num_workers=num_workers, seed=seed, device=device, gamma=gamma)
     model, _ = fit_nuclass(samples[:-1], samples[-1:], spec, label_key=label_key, mask_key=mask_key or None, tissue_key=tissue_key,
-                           cfg=cfg, backbone=backbone, backbone_kwargs=dict(TINY_RESNET) if tiny else {})
+                           cfg=cfg, backbone=backbone, backbone_kwargs=dict(TINY_RESNET) if tiny else {}, global_uses_local=not context_only)
     model.save(out)
     return model
 

@@ -82,15 +82,19 @@ class GlobalPath(nn.Module):
                  hidden:int=128, # head hidden size
                  dropout:float=0.1,
                  backbone_kwargs:dict|None=None,
+                 use_local:bool=True, # concatenate the local vector (NuClass); False: context only (an ablation)
                 ):
         super().__init__()
         self.backbone, self.dim = make_backbone(backbone, **(backbone_kwargs or {}))
         self.proj_ctx = nn.Sequential(nn.LayerNorm(self.dim), nn.Linear(self.dim, proj_dim))
-        self.proj_loc = nn.Sequential(nn.LayerNorm(local_dim), nn.Linear(local_dim, proj_dim))
-        self.head = _mlp_head(2 * proj_dim, hidden, n_classes, dropout)
+        self.use_local = use_local
+        if use_local: self.proj_loc = nn.Sequential(nn.LayerNorm(local_dim), nn.Linear(local_dim, proj_dim))
+        self.out_dim = (2 if use_local else 1) * proj_dim   # size of `forward_features`
+        self.head = _mlp_head(self.out_dim, hidden, n_classes, dropout)
         self.n_classes = n_classes
     def forward_features(self, ctx, local_vec):
-        return torch.cat([self.proj_ctx(self.backbone(ctx)), self.proj_loc(local_vec)], -1)
+        hc = self.proj_ctx(self.backbone(ctx))
+        return torch.cat([hc, self.proj_loc(local_vec)], -1) if self.use_local else hc
     def forward_head(self, h): return self.head(h)
     def forward(self, ctx, local_vec): return self.forward_head(self.forward_features(ctx, local_vec))
 
