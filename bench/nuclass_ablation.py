@@ -7,8 +7,13 @@ feature vector, `context+local`) and for the ablation where Path global sees the
 `summary.csv` (macro-F1 of each path, the gate and the oracle; gain = gate − best path; headroom =
 oracle − best path; ECE of the gate before/after temperature scaling).
 
-Usage: python bench/nuclass_ablation.py [--out bench/results/nuclass_ablation] [--jobs 2] [--summarize-only]
-(about 2 minutes per run on one core; 8 runs)
+`--study gamma` instead runs NuClass's own design (context+local) with the uncertainty exponent γ of
+Path global's loss, `(1 − p_local(y))^γ`, at 0, 4 and 8 on the same three cohorts (γ = 2 is the
+default and is in the ablation): a larger γ makes Path global concentrate on the cells Path local gets
+wrong, which could make the two paths more complementary and give the gate something to do.
+
+Usage: python bench/nuclass_ablation.py [--study ablation|gamma] [--out bench/results/nuclass_<study>] [--jobs 2] [--summarize-only]
+(about 2 minutes per run on one core; 8 runs for the ablation, 9 for gamma)
 """
 import argparse, json, os, subprocess, sys
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +27,10 @@ RUNS = {  # name → extra arguments of nuclass_benchmark.py
     "seed0_context+local_budding5": ["--budding", "0.05"], "seed0_context_budding5": ["--global-input", "context", "--budding", "0.05"],
 }
 
+_SEEDS = {0: [], 1: ["--seed", "1", "--first-section", "2000"], 2: ["--seed", "2", "--first-section", "3000"]}
+GAMMA_RUNS = {f"seed{k}_context+local_gamma{g}": ["--gamma", str(g), *v] for k, v in _SEEDS.items() for g in (0, 4, 8)}
+STUDIES = dict(ablation=RUNS, gamma=GAMMA_RUNS)
+
 def run(out:Path, name:str, args:list)->str:
     "One benchmark run in its own process (one thread); returns the name when it succeeded."
     log = out/f"{name}.log"
@@ -34,13 +43,13 @@ def run(out:Path, name:str, args:list)->str:
         log.unlink()
     return name if rc == 0 else None
 
-def summarize(out:Path)->pd.DataFrame:
+def summarize(out:Path, runs:dict=RUNS)->pd.DataFrame:
     rows = []
-    for name in RUNS:
+    for name in runs:
         p = out/name/"results.json"
         if not p.exists(): continue
         r = json.loads(p.read_text()); m = r["macro_f1"]; best = max(m["local"], m["glob"])
-        rows.append(dict(run=name, global_input="context" if "--global-input" in RUNS[name] else "context+local",
+        rows.append(dict(run=name, global_input="context" if "--global-input" in runs[name] else "context+local", gamma=r["args"].get("gamma", 2.0),
                          seed=r["args"]["seed"], budding=r["args"].get("budding", 0.0), local=m["local"], glob=m["glob"], gate=m["gate"], oracle=m["oracle"],
                          gain=m["gate"] - best, headroom=m["oracle"] - best, ece_gate=r["ece"]["gate"], ece_calibrated=r["ece"]["gate_calibrated"], seconds=r["seconds"]))
     df = pd.DataFrame(rows).round(4)
@@ -48,12 +57,13 @@ def summarize(out:Path)->pd.DataFrame:
     return df
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(); ap.add_argument("--out", default="bench/results/nuclass_ablation"); ap.add_argument("--jobs", type=int, default=2)
+    ap = argparse.ArgumentParser(); ap.add_argument("--study", choices=list(STUDIES), default="ablation")
+    ap.add_argument("--out", default=None, help="default: bench/results/nuclass_<study>"); ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--summarize-only", action="store_true"); a = ap.parse_args()
-    out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
+    runs = STUDIES[a.study]; out = Path(a.out or f"bench/results/nuclass_{a.study}"); out.mkdir(parents=True, exist_ok=True)
     if not a.summarize_only:
-        with ThreadPoolExecutor(a.jobs) as ex: done = [n for n in ex.map(lambda kv: run(out, *kv), RUNS.items()) if n]
-        if len(done) < len(RUNS): print(f"{len(RUNS) - len(done)} run(s) failed; the summary has the others", file=sys.stderr)
-    df = summarize(out)
+        with ThreadPoolExecutor(a.jobs) as ex: done = [n for n in ex.map(lambda kv: run(out, *kv), runs.items()) if n]
+        if len(done) < len(runs): print(f"{len(runs) - len(done)} run(s) failed; the summary has the others", file=sys.stderr)
+    df = summarize(out, runs)
     print(df.to_string(index=False))
-    print(df[df.budding == 0].groupby("global_input")[["local", "glob", "gate", "oracle", "gain", "headroom"]].agg(["mean", "std"]).round(3).T.to_string())
+    print(df[df.budding == 0].groupby(["global_input", "gamma"])[["local", "glob", "gate", "oracle", "gain", "headroom"]].agg(["mean", "std"]).round(3).T.to_string())

@@ -4,7 +4,7 @@ diagram and Grad-CAM figures. Labels for training are the marker-guided labels (
 evaluation is against the generator's truth.
 
 Usage: OMP_NUM_THREADS=1 python bench/nuclass_benchmark.py [--size 768] [--n-train 4] [--n-test 2] [--epochs 6]
-       [--global-input context+local|context] [--budding 0.05] [--seed 0] [--first-section 1000]
+       [--global-input context+local|context] [--budding 0.05] [--gamma 2] [--seed 0] [--first-section 1000]
 
 --global-input context: the ablation where Path global sees only the context field (no local vector),
 so the two paths fail on different cells. --budding: share of stromal cells that are isolated tumour
@@ -27,6 +27,7 @@ p.add_argument("--size", type=int, default=768); p.add_argument("--n-train", typ
 p.add_argument("--epochs", type=int, default=6); p.add_argument("--local-px", type=int, default=24); p.add_argument("--context-px", type=int, default=128)
 p.add_argument("--global-input", choices=["context+local", "context"], default="context+local")
 p.add_argument("--budding", type=float, default=0.0); p.add_argument("--first-section", type=int, default=1000)
+p.add_argument("--gamma", type=float, default=2.0, help="uncertainty exponent of Path global's loss, (1 - p_local(y))^gamma (0: plain CE)")
 p.add_argument("--seed", type=int, default=0); p.add_argument("--threads", type=int, default=1); p.add_argument("--out", default="bench/results/nuclass")
 a = p.parse_args()
 torch.set_num_threads(a.threads); seed_everything(a.seed)
@@ -35,7 +36,7 @@ t0 = time.time()
 cohort = synthetic_cohort(range(a.first_section, a.first_section + a.n_train + 1 + a.n_test), a.size, budding_fraction=a.budding)
 train, val, test = cohort[:a.n_train], cohort[a.n_train:a.n_train + 1], cohort[a.n_train + 1:]
 spec = CropSpec(local_px=a.local_px, context_px=a.context_px, mpp=0.5, context_out_px=32)
-cfg = TrainConfig(epochs=a.epochs, lr=3e-3, batch_size=64, seed=a.seed)
+cfg = TrainConfig(epochs=a.epochs, lr=3e-3, batch_size=64, seed=a.seed, gamma=a.gamma)
 n_conf = sum(int(x.obs.marker_label_confident.sum()) for _, x in train)
 model, Pval = fit_nuclass(train, val, spec, classes=list(NUCLASS_MARKERS), cfg=cfg, global_uses_local=a.global_input == "context+local")
 Pt = predict_nuclass(model, test, label_key="true_type")

@@ -2,8 +2,11 @@
 
 Usage: OMP_NUM_THREADS=1 python bench/xmodal_lodo.py [--out bench/results/xmodal] [--steps 250] [--n-per-inst 150] [--jobs 2]
        [--irm-weight 1] [--mix-layers -1] [--mix-p 0.5] [--mix-alpha 0.1] [--tta-steps 1] [--tta-lr 0.001]
-       [--align-weight 0.5] [--align-negatives domain|all] [--variants +IRM,full]
-Writes predictions.csv, summary.csv, localisation.csv, cost.json and report.md under --out.
+       [--align-weight 0.5] [--align-negatives domain|all] [--normalize none|macenko|reinhard] [--mammo-norm histogram|domain|none] [--variants +IRM,full]
+Writes predictions.csv.gz, summary.csv, reliance.csv, localisation.csv, cost.json and report.md under --out.
+reliance.csv: per variant and cue, the OOD AUC on (malignant, benign) pairs where the spurious cue points the
+right way (aligned) and the wrong way (conflict), and their difference (reliance; 0 = cue ignored), for the
+biopsy clip (mammography head, fused) and the second stain protocol (histology head, fused).
 """
 import argparse, json, time, os
 from pathlib import Path
@@ -19,6 +22,9 @@ def _fold(args):
     from pathnb.xmodal_dg import XModalConfig
     from pathnb.xmodal_eval import run_lodo, localisation_scores, VARIANTS
     c = make_xmodal_cohort(n_per_inst=a.n_per_inst, size=a.img_size, n_patches=1, seed=a.seed)
+    if a.normalize != "none":   # seed 001's preprocessing; references from the training institutions of this fold only
+        from pathnb.mammo import CohortNormalizer
+        c = CohortNormalizer(a.normalize, None if a.mammo_norm == "none" else a.mammo_norm, seed=a.seed).fit(c, np.flatnonzero(c.domain != f)).transform(c)
     cfg = XModalConfig(img_size=a.img_size, steps=a.steps, batch_per_env=a.batch_per_env, irm_anneal=a.irm_anneal, lr=a.lr, seed=a.seed,
                        irm_weight=a.irm_weight, mix_layers=_layers(a.mix_layers), mix_p=a.mix_p, mix_alpha=a.mix_alpha,
                        align_weight=a.align_weight, align_negatives=a.align_negatives)
@@ -46,12 +52,17 @@ def main():
     ap.add_argument("--mix-p", type=float, default=0.5); ap.add_argument("--mix-alpha", type=float, default=0.1)
     ap.add_argument("--tta-steps", type=int, default=1); ap.add_argument("--tta-lr", type=float, default=1e-3)
     ap.add_argument("--align-weight", type=float, default=0.5); ap.add_argument("--align-negatives", default="domain", choices=["all", "domain"])
+    ap.add_argument("--normalize", default="none", choices=["none", "macenko", "reinhard"],
+                    help="stain-normalise H&E with this method (CohortNormalizer), references from each fold's training institutions")
+    ap.add_argument("--mammo-norm", default="domain", choices=["histogram", "domain", "none"],
+                    help="with --normalize: mammogram intensity matching per image (histogram), per institution (domain) or none")
     ap.add_argument("--variants", default="all", help='comma-separated subset of ERM,+MixStyle,+IRM,+alignment,+TTA,full (e.g. a sweep of one setting)')
     ap.add_argument("--report-only", action="store_true", help="rebuild report.md/summary.csv from the predictions, localisation and cost already in --out (no training)")
     a = ap.parse_args(); out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     if a.report_only:
-        preds, loc = pd.read_csv(out/"predictions.csv"), pd.read_csv(out/"localisation.csv")
+        pf = out/"predictions.csv.gz" if (out/"predictions.csv.gz").exists() else out/"predictions.csv"
+        preds, loc = pd.read_csv(pf), pd.read_csv(out/"localisation.csv")
         head = next(l for l in (out/"report.md").read_text().splitlines() if l.startswith("command:"))
         a = ap.parse_args(head.split("xmodal_lodo.py", 1)[1].split("`")[0].split() + ["--report-only"])   # the run's own settings
     else:
@@ -60,7 +71,8 @@ def main():
     from pathnb.xmodal_eval import lodo_summary, step_times
     from pathnb.xmodal_model import XModalViT, param_counts
     from pathnb.xmodal_dg import XModalConfig
-    preds.to_csv(out/"predictions.csv", index=False); loc.to_csv(out/"localisation.csv", index=False)
+    if not a.report_only:   # (a report-only run leaves the inputs as they are)
+        preds.to_csv(out/"predictions.csv.gz", index=False); loc.to_csv(out/"localisation.csv", index=False)   # gzipped: about 80 kB, kept for later analyses
     s = lodo_summary(preds, n_boot=a.n_boot, seed=a.seed); s.to_csv(out/"summary.csv")
     sm = {k: lodo_summary(preds, col=k, n_boot=200, seed=a.seed)[["ood_auc", "id_auc", "gap"]] for k in ("prob_mammo", "prob_histo")}
     torch.set_num_threads(1)
@@ -83,12 +95,18 @@ def main():
               for v, gv in pi[pi.split == "ID"].groupby("variant", sort=False)}
     wt = s[["ood_auc", "id_auc", "gap"]].rename(columns=dict(id_auc="id_auc_pooled", gap="gap_pooled"))
     wt["id_auc_within"] = pd.Series(within); wt["gap_within"] = wt.id_auc_within - wt.ood_auc
+    from pathnb.xmodal_eval import cue_reliance
+    rel = pd.concat({(cn, hn): cue_reliance(preds, cv, col) for cn, cv in (("clip", c.clip), ("stain_batch", c.stain_batch))
+                     for hn, col in (("mammo", "prob_mammo"), ("histo", "prob_histo"), ("fused", "prob"))}, names=["cue", "head"])
+    rel.round(4).to_csv(out/"reliance.csv")
+    relw = rel.reliance.unstack(["cue", "head"])[[("clip", "mammo"), ("clip", "fused"), ("stain_batch", "histo"), ("stain_batch", "fused")]].reindex(s.index)
     if not a.report_only:
         head = f"command: `OMP_NUM_THREADS=1 python bench/xmodal_lodo.py {' '.join(f'--{k.replace(chr(95), chr(45))} {v}' for k, v in vars(a).items() if k != 'report_only')}`; wall {time.time() - t0:.0f} s"
     rep = [f"# xmodal LODO benchmark\n", head + "\n",
            "## Spurious cues in the cohort (AUC of the cue alone for malignancy, per institution)\n", cue.round(3).to_string(),
            "\n## Patient-level (fused) AUC\n", s.round(3).to_string(),
-           "\n## In-domain AUC pooled over the three source institutions vs within each (mean), and the gap of each\n", wt.round(3).to_string(), "\n## Mammography head only\n", sm["prob_mammo"].round(3).to_string(),
+           "\n## In-domain AUC pooled over the three source institutions vs within each (mean), and the gap of each\n", wt.round(3).to_string(), "\n## Reliance on the spurious cues (OOD; aligned-pair − conflict-pair AUC, mean over folds; 0 = cue ignored)\n", relw.round(3).to_string(),
+           "\n## Mammography head only\n", sm["prob_mammo"].round(3).to_string(),
            "\n## Histology head only\n", sm["prob_histo"].round(3).to_string(), "\n## Localisation (OOD patients, mean over folds)\n", locm.round(3).to_string(),
            "\n## Cost\n", json.dumps(cost, indent=1)]
     (out/"report.md").write_text("\n".join(rep)); print("\n".join(rep))

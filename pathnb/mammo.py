@@ -19,7 +19,7 @@ __all__ = ['MANIFEST_COLS', 'BACH_CLASSES', 'DEFAULT_INSTITUTIONS', 'window_inte
            'read_mammogram', 'write_test_dicom', 'macenko_stains', 'reinhard_stats', 'StainNormalizer',
            'check_manifest', 'read_cbis_ddsm', 'read_inbreast', 'read_bach', 'parse_asap_xml', 'read_camelyon',
            'write_fake_layout', 'pair_patients', 'Institution', 'synth_mammogram', 'synth_histo_patch', 'XModalCohort',
-           'make_xmodal_cohort']
+           'make_xmodal_cohort', 'intensity_reference', 'match_intensity', 'CohortNormalizer']
 
 # %% ../nbs/40_mammo.ipynb #900d4057
 def window_intensity(img:np.ndarray, # 2-D image, any numeric dtype
@@ -576,3 +576,86 @@ def make_xmodal_cohort(n_per_inst:int=60, # patients per institution
             out["histo"].append(np.stack([synth_histo_patch(rng, y, g, size, inst, batch=batch) for _ in range(n_patches)]))
             out["label"].append(y); out["grade"].append(g); out["domain"].append(d); out["clip"].append(clip); out["stain_batch"].append(batch)
     return XModalCohort(*(np.asarray(out[k]) for k in ["mammo", "lesion", "histo", "label", "grade", "domain", "clip"]), list(insts), np.asarray(out["stain_batch"]))
+
+# %% ../nbs/40_mammo.ipynb #82a2a946
+def intensity_reference(imgs:np.ndarray, # (N, S, S) mammograms in [0, 1]
+                        n_q:int=256, # number of quantiles kept
+                       )->np.ndarray: # (n_q,) quantiles of the breast pixels pooled over `imgs`
+    "Reference intensity distribution: quantiles of the breast pixels of a set of mammograms."
+    vals = [np.asarray(a, np.float32)[breast_mask(a)] for a in imgs]
+    vals = np.concatenate([v for v in vals if len(v)]) if any(len(v) for v in vals) else np.zeros(0)
+    if len(vals) == 0: raise InputError("no breast pixels in the reference mammograms", path="imgs", fix="pass mammograms windowed to [0, 1] that show a breast")
+    return np.quantile(vals, np.linspace(0, 1, n_q)).astype(np.float32)
+
+def match_intensity(img:np.ndarray, # 2-D mammogram in [0, 1]
+                    ref_q:np.ndarray, # reference quantiles from `intensity_reference`
+                   )->np.ndarray: # float32 in [0, 1]; background 0
+    "Histogram-match the breast pixels to a reference distribution (undoes any monotone intensity curve); background set to 0."
+    from scipy.stats import rankdata
+    a = np.asarray(img, np.float32); m = breast_mask(a); out = np.zeros_like(a)
+    if m.sum() < 2: return a.copy()
+    r = (rankdata(a[m]) - 0.5) / m.sum()                      # each breast pixel's quantile (ties share one)
+    out[m] = np.interp(r, np.linspace(0, 1, len(ref_q)), ref_q)
+    return out
+
+class CohortNormalizer:
+    "Stain-normalise the H&E patches (Macenko or Reinhard) and histogram-match the mammograms, to references taken from training patients."
+    def __init__(self, histo:str|None="macenko", # "macenko", "reinhard" or None (leave H&E as it is)
+                 mammo:str|None="domain", # "domain" (one mapping per institution), "histogram" (per image) or None (leave as they are)
+                 n_ref:int=16, # reference patients (their images are pooled into one reference)
+                 seed:int=0):
+        if histo not in ("macenko", "reinhard", None): raise InputError(f"histo={histo!r}", path="histo", fix='use "macenko", "reinhard" or None')
+        if mammo not in ("histogram", "domain", None): raise InputError(f"mammo={mammo!r}", path="mammo", fix='use "histogram", "domain" or None')
+        self.histo, self.mammo, self.n_ref, self.seed = histo, mammo, n_ref, seed
+        self.stain, self.ref_q = None, None
+    def fit(self, c:XModalCohort, idx=None): # cohort and the (training) patients to take references from
+        "Pick `n_ref` reference patients from `idx` and learn the references from their images."
+        idx = np.arange(len(c)) if idx is None else np.asarray(idx)
+        if len(idx) == 0: raise InputError("no reference patients", path="idx", fix="pass the training patients' indices")
+        pick = np.random.default_rng(self.seed).choice(idx, min(self.n_ref, len(idx)), replace=False)
+        if self.histo:
+            try: self.stain = StainNormalizer(self.histo).fit(np.concatenate(list(c.histo[pick, 0]), axis=1))  # one mosaic image
+            except InputError as e: raise InputError(f"the {len(pick)} reference H&E patches cannot serve as a stain reference ({e})", path="histo",
+                                                     fix='use histo="reinhard" (CLI: --normalize reinhard) or None, or a larger n_ref') from None
+        if self.mammo: self.ref_q = intensity_reference(c.mammo[pick])
+        return self
+    def _patch(self, p):
+        try: return self.stain.transform(p)
+        except InputError: self.n_skipped += 1; return p      # (nearly) blank patch: nothing to normalise
+    def transform(self, c:XModalCohort)->XModalCohort: # a new cohort; labels, masks and metadata unchanged
+        "Apply the references to every patient's images."
+        if (self.histo and self.stain is None) or (self.mammo and self.ref_q is None): raise InputError("normaliser not fitted", path="CohortNormalizer", fix="call .fit(cohort, train_idx) first")
+        self.n_skipped = 0
+        histo = np.stack([[self._patch(p) for p in ps] for ps in c.histo]) if self.histo else c.histo
+        if self.mammo == "histogram": mammo = np.stack([match_intensity(m, self.ref_q) for m in c.mammo])
+        elif self.mammo == "domain": mammo = self._by_domain(c)
+        else: mammo = c.mammo
+        if self.n_skipped: get_logger("pathnb.mammo").warning(f"{self.n_skipped} H&E patches without enough stained pixels were left as they are")
+        return XModalCohort(mammo, c.lesion, histo, c.label, c.grade, c.domain, c.clip, c.institutions, c.stain_batch)
+    def _by_domain(self, c):
+        "One monotone intensity mapping per institution: its pooled breast-pixel quantiles onto the reference's."
+        out = np.zeros_like(c.mammo); qs = np.linspace(0, 1, len(self.ref_q))
+        for d in np.unique(c.domain):
+            ii = np.flatnonzero(c.domain == d); masks = [breast_mask(c.mammo[i]) for i in ii]
+            q_d = intensity_reference(c.mammo[ii], len(self.ref_q))
+            for i, m in zip(ii, masks):
+                r = np.interp(c.mammo[i][m], q_d, qs)                          # quantile of each pixel within its institution
+                out[i][m] = np.interp(r, qs, self.ref_q)
+        return out
+    def state(self)->dict:
+        "The fitted references as plain JSON-able lists (for a model's sidecar)."
+        s = dict(histo=self.histo, mammo=self.mammo, n_ref=self.n_ref, seed=self.seed)
+        if self.stain is not None: s["stain"] = {k: np.asarray(getattr(self.stain, k)).tolist() for k in (("HE", "maxC") if self.histo == "macenko" else ("mu", "sd"))}
+        if self.ref_q is not None: s["ref_q"] = self.ref_q.tolist()
+        return s
+    @classmethod
+    def from_state(cls, s:dict)->CohortNormalizer:
+        "Rebuild a fitted normaliser from `state()`."
+        n = cls(s["histo"], s["mammo"], s["n_ref"], s["seed"])
+        if "stain" in s:
+            n.stain = StainNormalizer(s["histo"]); n.stain.fitted = True
+            for k, v in s["stain"].items(): setattr(n.stain, k, np.asarray(v))
+        if "ref_q" in s: n.ref_q = np.asarray(s["ref_q"], np.float32)
+        return n
+    def __repr__(self): return f"CohortNormalizer(histo={self.histo}, mammo={self.mammo}, fitted={self.stain is not None or self.ref_q is not None})"
+

@@ -15,14 +15,15 @@ import torch.nn.functional as F
 from fastcore.script import call_parse, Param, bool_arg
 from .core import InputError, atomic_path, atomic_write_text, get_logger, seed_everything, get_device
 from .metrics import auc, bootstrap_samples
-from .mammo import XModalCohort, make_xmodal_cohort, read_mammogram, check_manifest, pair_patients
+from .mammo import XModalCohort, make_xmodal_cohort, read_mammogram, check_manifest, pair_patients, CohortNormalizer
 from .xmodal_model import XModalViT, cohort_batch, crossmodal_maps, lesion_to_grid, param_counts, xmodal_losses
 from .xmodal_dg import XModalConfig, build_model, fit_xmodal, predict_xmodal, augment_batch
 from .xmodal_tta import CausalTTA
 
 # %% auto #0
-__all__ = ['VARIANTS', 'run_lodo', 'lodo_summary', 'pointing_game', 'map_iou', 'localisation_scores', 'step_times', 'save_xmodal',
-           'load_xmodal', 'cohort_from_manifest', 'xmodal_train', 'xmodal_adapt', 'xmodal_eval']
+__all__ = ['VARIANTS', 'run_lodo', 'lodo_summary', 'pair_auc', 'cue_reliance', 'pointing_game', 'map_iou', 'localisation_scores',
+           'step_times', 'save_xmodal', 'load_xmodal', 'cohort_from_manifest', 'xmodal_train', 'xmodal_adapt',
+           'xmodal_eval']
 
 # %% ../nbs/44_xmodal_eval.ipynb #851f072f
 VARIANTS = {
@@ -43,18 +44,21 @@ def run_lodo(c:XModalCohort, # multi-institution cohort
              seed:int=0,
              log=None, # callable for progress messages
              on_model=None, # callable(fold, train_switches, model, test_idx) after each training
+             normalize:str|None=None, # "macenko"/"reinhard": CohortNormalizer per fold (H&E stains, mammogram histograms), references from the source institutions
             )->pd.DataFrame: # one row per (fold, variant, split, patient)
     "Leave-one-institution-out predictions for every variant."
+    c0 = c
     cfg = cfg or XModalConfig(); variants = variants or VARIANTS; tta_kw = tta_kw or dict(mode="episodic", steps=1, lr=1e-3)
     doms = np.unique(c.domain); folds = list(doms) if folds is None else folds
     if len(doms) < 2: raise InputError("leave-one-domain-out needs at least two domains", path="cohort.domain", fix="add institutions or use a random split")
     rows = []
     for f in folds:
-        te = np.flatnonzero(c.domain == f)
-        if len(np.unique(c.label[te])) < 2:
-            raise InputError(f"held-out domain {c.institutions[f].name if f < len(c.institutions) else f} has a single class: AUC is undefined",
+        te = np.flatnonzero(c0.domain == f)
+        if len(np.unique(c0.label[te])) < 2:
+            raise InputError(f"held-out domain {c0.institutions[f].name if f < len(c0.institutions) else f} has a single class: AUC is undefined",
                              path="cohort", fix="hold out only domains with both classes (folds=...), or merge it with another domain")
-        src = np.flatnonzero(c.domain != f); rng = np.random.default_rng(seed + int(f))
+        src = np.flatnonzero(c0.domain != f); rng = np.random.default_rng(seed + int(f))
+        c = CohortNormalizer(normalize, "domain", seed=seed).fit(c0, src).transform(c0) if normalize else c0
         perm = rng.permutation(src); n_id = int(round(id_frac * len(src)))
         iid, tr = np.sort(perm[:n_id]), np.sort(perm[n_id:])
         models = {}
@@ -94,6 +98,35 @@ def lodo_summary(preds:pd.DataFrame, # output of run_lodo
         row.update({f"ood_{f}": a for f, a in zip(sorted(g.fold.unique()), per["OOD"])})
         out.append(row)
     return pd.DataFrame(out).set_index("variant")
+
+# %% ../nbs/44_xmodal_eval.ipynb #fef8fd26
+def pair_auc(s_pos:np.ndarray, s_neg:np.ndarray)->float: # scores of positives and of negatives
+    "P(score of a positive > score of a negative) over all their pairs, ties counted half (NaN without pairs)."
+    s_pos, s_neg = np.asarray(s_pos, float), np.asarray(s_neg, float)
+    if len(s_pos) == 0 or len(s_neg) == 0: return float("nan")
+    d = s_pos[:, None] - s_neg[None, :]
+    return float((d > 0).mean() + 0.5 * (d == 0).mean())
+
+def cue_reliance(preds:pd.DataFrame, # output of run_lodo (columns fold, variant, split, patient, y, and `col`)
+                 cue:np.ndarray, # (N,) binary cue per cohort patient (e.g. `cohort.clip`), indexed by `patient`
+                 col:str="prob", # prediction column (prob, prob_mammo, prob_histo)
+                 split:str="OOD", # which predictions: "OOD" (held-out institution) or "ID"
+                )->pd.DataFrame: # one row per variant: aligned, conflict, reliance (means over folds), n_folds
+    "AUC on (malignant, benign) pairs where a binary cue points the right way vs the wrong way, per fold, averaged."
+    cue = np.asarray(cue).astype(bool)
+    if preds.patient.max() >= len(cue) or preds.patient.min() < 0:
+        raise ValueError(f"cue has {len(cue)} entries but predictions name patient {preds.patient.max()}: pass the cue of the cohort the predictions came from")
+    if split not in set(preds.split): raise ValueError(f"split={split!r}: the predictions hold {sorted(set(preds.split))}")
+    rows = []
+    for v, g in preds[preds.split == split].groupby("variant", sort=False):
+        per = []
+        for f, h in g.groupby("fold"):
+            s, y, c = h[col].to_numpy(), h.y.to_numpy().astype(bool), cue[h.patient.to_numpy()]
+            a, k = pair_auc(s[y & c], s[~y & ~c]), pair_auc(s[y & ~c], s[~y & c])
+            if not (np.isnan(a) or np.isnan(k)): per.append((a, k))
+        a, k = (np.mean([p[i] for p in per]) if per else float("nan") for i in (0, 1))
+        rows.append(dict(variant=v, aligned=a, conflict=k, reliance=a - k, n_folds=len(per)))
+    return pd.DataFrame(rows).set_index("variant")
 
 # %% ../nbs/44_xmodal_eval.ipynb #945e605f
 def pointing_game(maps:torch.Tensor, # (B, g, g) or (B, N)
@@ -154,12 +187,13 @@ def step_times(cfg:XModalConfig|None=None, # model size
 
 # %% ../nbs/44_xmodal_eval.ipynb #3bf9ab61
 def save_xmodal(model:XModalViT, path:str|Path)->Path: # .safetensors destination; writes <path>.json beside it
-    "Save weights (safetensors) and config + source statistics (JSON)."
+    "Save weights (safetensors) and config, source statistics and input normaliser (JSON)."
     from safetensors.torch import save_file
     path = Path(path); cfg = getattr(model, "cfg", None) or XModalConfig()
     with atomic_path(path) as tmp: save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(tmp))
     stats = {m: [mu.tolist(), var.tolist()] for m, (mu, var) in getattr(model, "source_stats", {}).items()}
-    atomic_write_text(path.with_suffix(".json"), json.dumps(dict(config=asdict(cfg), source_stats=stats)))
+    nz = getattr(model, "normalizer", None)
+    atomic_write_text(path.with_suffix(".json"), json.dumps(dict(config=asdict(cfg), source_stats=stats, normalizer=nz.state() if nz is not None else None)))
     return path
 
 def load_xmodal(path:str|Path, device:str="cpu")->XModalViT: # device: "cpu", "auto", "cuda", …
@@ -171,6 +205,7 @@ def load_xmodal(path:str|Path, device:str="cpu")->XModalViT: # device: "cpu", "a
     cfg = XModalConfig(**d); m = build_model(cfg); m.load_state_dict(load_file(str(path))); m.eval(); m.cfg = cfg
     dev = get_device(device); m.to(dev)
     m.source_stats = {k: (torch.tensor(a, device=dev), torch.tensor(b, device=dev)) for k, (a, b) in meta["source_stats"].items()}
+    m.normalizer = CohortNormalizer.from_state(meta["normalizer"]) if meta.get("normalizer") else None   # older files: none
     return m
 
 # %% ../nbs/44_xmodal_eval.ipynb #da1f334a
@@ -215,6 +250,10 @@ def cohort_from_manifest(df:pd.DataFrame, # manifest with pair_id (from pair_pat
     return XModalCohort(*(np.asarray(out[k]) for k in ["mammo", "lesion", "histo", "label", "grade", "domain"]), np.zeros(len(out["label"]), bool), [Institution(x) for x in doms])
 
 # %% ../nbs/44_xmodal_eval.ipynb #2ebd3b12
+def _check_normalize(normalize):
+    if normalize not in ("none", "macenko", "reinhard"): raise InputError(f"--normalize {normalize}", path="--normalize", fix="use none, macenko or reinhard")
+    return None if normalize == "none" else normalize
+
 def _cohort(manifest, size, n_per_inst, seed, pairing="patient", pairs=None):
     if manifest: return cohort_from_manifest(pair_patients(check_manifest(pd.read_csv(manifest)), pairing, table=pairs, seed=seed), size=size)
     return make_xmodal_cohort(n_per_inst=n_per_inst, size=size, n_patches=1, seed=seed)
@@ -234,6 +273,7 @@ def xmodal_train(out:str, # destination .safetensors (a .json sidecar is written
                  n_per_inst:int=150, # synthetic patients per institution
                  pairing:str="patient", # with --manifest: "patient" (shared patient_id), "table" (--pairs CSV) or "label" (pseudo-pairs of the same label, for datasets that share no patients)
                  pairs:str=None, # with --pairing table: CSV with columns mammo_id, histo_id
+                 normalize:str="macenko", # "macenko"/"reinhard": stain-normalise H&E and match mammogram intensities per institution to references from the training patients (stored with the model, applied by adapt); "none": raw inputs
                  seed:int=0,
                  device:str="auto"): # torch device: auto, cpu, cuda, cuda:1, mps
     "Train the cross-modal model and save it."
@@ -241,10 +281,12 @@ def xmodal_train(out:str, # destination .safetensors (a .json sidecar is written
     names = [i.name for i in c.institutions]
     if holdout is not None and holdout not in names: raise InputError(f"unknown domain {holdout!r}", path="holdout", fix=f"one of {names}")
     idx = np.flatnonzero(c.domain != names.index(holdout)) if holdout else np.arange(len(c))
+    nz = None
+    if _check_normalize(normalize): nz = CohortNormalizer(normalize, "domain", seed=seed).fit(c, idx); c = nz.transform(c)
     cfg = XModalConfig(img_size=img_size, steps=steps, mixstyle=mixstyle, irm=irm, align=align, irm_anneal=irm_anneal, seed=seed,
                        irm_weight=irm_weight, align_negatives=align_negatives,
                        loc_weight=1.0 if c.lesion.any() else 0.0, device=device)
-    model, hist = fit_xmodal(c, idx, cfg)
+    model, hist = fit_xmodal(c, idx, cfg); model.normalizer = nz
     save_xmodal(model, out); print(f"saved {out} (final loss {hist['loss'][-1]:.3f})")
     return out
 
@@ -262,6 +304,7 @@ def xmodal_adapt(model:str, # a model written by `xmodal train`
                  device:str="auto"): # torch device: auto, cpu, cuda, cuda:1, mps
     "Adapt a trained model to a target domain without labels and write its predictions."
     m = load_xmodal(model, device=device); c = _cohort(manifest, m.cfg.img_size, n_per_inst, seed, pairing, pairs)
+    if m.normalizer is not None: c = m.normalizer.transform(c)     # the references the model was trained with
     names = [i.name for i in c.institutions]
     if domain is not None and domain not in names: raise InputError(f"unknown domain {domain!r}", path="domain", fix=f"one of {names}")
     idx = np.flatnonzero(c.domain == names.index(domain)) if domain else np.arange(len(c))
@@ -278,12 +321,13 @@ def xmodal_eval(out:str, # output folder (predictions.csv, summary.csv, summary.
                 device:str="auto", # torch device: auto, cpu, cuda, cuda:1, mps
                 pairing:str="patient", # with --manifest: "patient" (shared patient_id), "table" (--pairs CSV) or "label" (pseudo-pairs of the same label, for datasets that share no patients)
                 pairs:str=None, # with --pairing table: CSV with columns mammo_id, histo_id
+                normalize:str="macenko", # "macenko"/"reinhard": per fold, stain-normalise H&E and match mammogram intensities per institution to the source institutions; "none": raw inputs
                 variants:str="ERM,+MixStyle,+IRM,+alignment,+TTA,full"): # comma-separated subset of VARIANTS
     "Leave-one-domain-out benchmark of the ablation; writes predictions and a summary table."
     c = _cohort(manifest, img_size, n_per_inst, seed, pairing, pairs); out = Path(out); out.mkdir(parents=True, exist_ok=True)
     vs = {k: VARIANTS[k] for k in variants.split(",")}
     cfg = XModalConfig(img_size=img_size, steps=steps, batch_per_env=batch_per_env, irm_anneal=irm_anneal, seed=seed, loc_weight=1.0 if c.lesion.any() else 0.0, device=device)
-    preds = run_lodo(c, cfg, vs, seed=seed, log=print)
+    preds = run_lodo(c, cfg, vs, seed=seed, log=print, normalize=_check_normalize(normalize))
     with atomic_path(out/"predictions.csv") as tmp: preds.to_csv(tmp, index=False)
     s = lodo_summary(preds, n_boot=n_boot, seed=seed)
     with atomic_path(out/"summary.csv") as tmp: s.to_csv(tmp)
