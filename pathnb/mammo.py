@@ -577,7 +577,7 @@ def make_xmodal_cohort(n_per_inst:int=60, # patients per institution
             out["label"].append(y); out["grade"].append(g); out["domain"].append(d); out["clip"].append(clip); out["stain_batch"].append(batch)
     return XModalCohort(*(np.asarray(out[k]) for k in ["mammo", "lesion", "histo", "label", "grade", "domain", "clip"]), list(insts), np.asarray(out["stain_batch"]))
 
-# %% ../nbs/40_mammo.ipynb #82a2a946
+# %% ../nbs/40_mammo.ipynb #9aa33442
 def intensity_reference(imgs:np.ndarray, # (N, S, S) mammograms in [0, 1]
                         n_q:int=256, # number of quantiles kept
                        )->np.ndarray: # (n_q,) quantiles of the breast pixels pooled over `imgs`

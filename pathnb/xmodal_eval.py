@@ -44,7 +44,7 @@ def run_lodo(c:XModalCohort, # multi-institution cohort
              seed:int=0,
              log=None, # callable for progress messages
              on_model=None, # callable(fold, train_switches, model, test_idx) after each training
-             normalize:str|None=None, # "macenko"/"reinhard": CohortNormalizer per fold (H&E stains, mammogram histograms), references from the source institutions
+             normalize:str|None=None, # "macenko"/"reinhard": CohortNormalizer per fold (H&E stains; one mammogram intensity mapping per institution), references from the source institutions
             )->pd.DataFrame: # one row per (fold, variant, split, patient)
     "Leave-one-institution-out predictions for every variant."
     c0 = c
@@ -99,7 +99,7 @@ def lodo_summary(preds:pd.DataFrame, # output of run_lodo
         out.append(row)
     return pd.DataFrame(out).set_index("variant")
 
-# %% ../nbs/44_xmodal_eval.ipynb #fef8fd26
+# %% ../nbs/44_xmodal_eval.ipynb #9784d85c
 def pair_auc(s_pos:np.ndarray, s_neg:np.ndarray)->float: # scores of positives and of negatives
     "P(score of a positive > score of a negative) over all their pairs, ties counted half (NaN without pairs)."
     s_pos, s_neg = np.asarray(s_pos, float), np.asarray(s_neg, float)
@@ -115,8 +115,8 @@ def cue_reliance(preds:pd.DataFrame, # output of run_lodo (columns fold, variant
     "AUC on (malignant, benign) pairs where a binary cue points the right way vs the wrong way, per fold, averaged."
     cue = np.asarray(cue).astype(bool)
     if preds.patient.max() >= len(cue) or preds.patient.min() < 0:
-        raise ValueError(f"cue has {len(cue)} entries but predictions name patient {preds.patient.max()}: pass the cue of the cohort the predictions came from")
-    if split not in set(preds.split): raise ValueError(f"split={split!r}: the predictions hold {sorted(set(preds.split))}")
+        raise InputError(f"cue has {len(cue)} entries but the predictions name patient {preds.patient.max()}", path="cue", fix="pass the cue of the cohort the predictions came from")
+    if split not in set(preds.split): raise InputError(f"split={split!r}: the predictions hold {sorted(set(preds.split))}", path="split", fix='use "OOD" or "ID"')
     rows = []
     for v, g in preds[preds.split == split].groupby("variant", sort=False):
         per = []
