@@ -580,9 +580,11 @@ def make_xmodal_cohort(n_per_inst:int=60, # patients per institution
 # %% ../nbs/40_mammo.ipynb #9aa33442
 def intensity_reference(imgs:np.ndarray, # (N, S, S) mammograms in [0, 1]
                         n_q:int=256, # number of quantiles kept
+                        masks:list|None=None, # breast masks of `imgs` when already computed
                        )->np.ndarray: # (n_q,) quantiles of the breast pixels pooled over `imgs`
     "Reference intensity distribution: quantiles of the breast pixels of a set of mammograms."
-    vals = [np.asarray(a, np.float32)[breast_mask(a)] for a in imgs]
+    masks = [breast_mask(a) for a in imgs] if masks is None else masks
+    vals = [np.asarray(a, np.float32)[m] for a, m in zip(imgs, masks)]
     vals = np.concatenate([v for v in vals if len(v)]) if any(len(v) for v in vals) else np.zeros(0)
     if len(vals) == 0: raise InputError("no breast pixels in the reference mammograms", path="imgs", fix="pass mammograms windowed to [0, 1] that show a breast")
     return np.quantile(vals, np.linspace(0, 1, n_q)).astype(np.float32)
@@ -637,7 +639,7 @@ class CohortNormalizer:
         out = np.zeros_like(c.mammo); qs = np.linspace(0, 1, len(self.ref_q))
         for d in np.unique(c.domain):
             ii = np.flatnonzero(c.domain == d); masks = [breast_mask(c.mammo[i]) for i in ii]
-            q_d = intensity_reference(c.mammo[ii], len(self.ref_q))
+            q_d = intensity_reference(c.mammo[ii], len(self.ref_q), masks)
             for i, m in zip(ii, masks):
                 r = np.interp(c.mammo[i][m], q_d, qs)                          # quantile of each pixel within its institution
                 out[i][m] = np.interp(r, qs, self.ref_q)
