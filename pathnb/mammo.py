@@ -6,7 +6,7 @@
 from __future__ import annotations
 import re, json, math, warnings
 from pathlib import Path
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 import xml.etree.ElementTree as ET
 import numpy as np
 import pandas as pd
@@ -19,7 +19,7 @@ __all__ = ['MANIFEST_COLS', 'BACH_CLASSES', 'DEFAULT_INSTITUTIONS', 'window_inte
            'read_mammogram', 'write_test_dicom', 'macenko_stains', 'reinhard_stats', 'StainNormalizer',
            'check_manifest', 'read_cbis_ddsm', 'read_inbreast', 'read_bach', 'parse_asap_xml', 'read_camelyon',
            'write_fake_layout', 'pair_patients', 'Institution', 'synth_mammogram', 'synth_histo_patch', 'XModalCohort',
-           'make_xmodal_cohort', 'intensity_reference', 'match_intensity', 'CohortNormalizer']
+           'make_xmodal_cohort', 'shortcut_institutions', 'intensity_reference', 'match_intensity', 'CohortNormalizer']
 
 # %% ../nbs/40_mammo.ipynb #900d4057
 def window_intensity(img:np.ndarray, # 2-D image, any numeric dtype
@@ -446,6 +446,7 @@ class Institution:
     stain_jitter:float=0.0 # slide-to-slide sd of log stain intensity (staining-run variation)
     batch_corr:float=0.5 # P(second stain protocol | malignant) = P(routine | benign); 0.5 = uninformative
     batch_h:float=1.0    # haematoxylin (and 1/√ of it for eosin) intensity of the second protocol vs routine
+    morph_noise:float=0.0 # P(a patient's images show the morphology of the other diagnosis): label noise w.r.t. the images; 0 = morphology determines the label
 
 DEFAULT_INSTITUTIONS = [
     Institution("inst0", gamma=1.0, contrast=1.00, noise=0.02, blur=0.0, stain_shift=(0., 0., 0.), stain_scale=1.0, clip_corr=0.85, prevalence=0.5,
@@ -569,13 +570,27 @@ def make_xmodal_cohort(n_per_inst:int=60, # patients per institution
             y = int(rng.random() < inst.prevalence); g = int(rng.integers(1, 4)) if y else 0
             clip = bool(rng.random() < (inst.clip_corr if y else 1 - inst.clip_corr))
             batch = bool(rng.random() < (inst.batch_corr if y else 1 - inst.batch_corr))
-            img, les = synth_mammogram(rng, y, g, size, inst, right=bool(rng.random() < 0.5), clip=clip)
+            ym, gm = y, g   # the diagnosis the images show (morph_noise: sometimes the other one; no extra draw when 0)
+            if inst.morph_noise > 0 and rng.random() < inst.morph_noise: ym = 1 - y; gm = int(rng.integers(1, 4)) if ym else 0
+            img, les = synth_mammogram(rng, ym, gm, size, inst, right=bool(rng.random() < 0.5), clip=clip)
             img = window_intensity(img, center=0.5, width=1.0); img, _, flipped = orient(img)   # the institution's fixed VOI window
             if flipped: les = les[:, ::-1].copy()
             out["mammo"].append(img); out["lesion"].append(les)
-            out["histo"].append(np.stack([synth_histo_patch(rng, y, g, size, inst, batch=batch) for _ in range(n_patches)]))
+            out["histo"].append(np.stack([synth_histo_patch(rng, ym, gm, size, inst, batch=batch) for _ in range(n_patches)]))
             out["label"].append(y); out["grade"].append(g); out["domain"].append(d); out["clip"].append(clip); out["stain_batch"].append(batch)
     return XModalCohort(*(np.asarray(out[k]) for k in ["mammo", "lesion", "histo", "label", "grade", "domain", "clip"]), list(insts), np.asarray(out["stain_batch"]))
+
+# %% ../nbs/40_mammo.ipynb #4d23a745
+def shortcut_institutions(corr:tuple=(0.9, 0.8, 0.1), # P(clip | malignant) = P(second stain protocol | malignant) = P(neither | benign), per institution
+                          morph_noise:float=0.25, # P(a patient's images show the other diagnosis's morphology), at every institution
+                         )->list: # Institution styles (acquisition/stain style of inst0, inst1, … in order)
+    "Institutions where spurious cues beat morphology in training and reverse at the last one (the Coloured-MNIST setting)."
+    if not 0 <= morph_noise < 0.5: raise InputError(f"morph_noise={morph_noise}", path="morph_noise", fix="use a value in [0, 0.5): at 0.5 the images say nothing about the label")
+    if not 2 <= len(corr) <= len(DEFAULT_INSTITUTIONS) or not all(0 <= k <= 1 for k in corr):
+        raise InputError(f"corr={corr}", path="corr", fix=f"give 2 to {len(DEFAULT_INSTITUTIONS)} probabilities in [0, 1], one per institution")
+    return [replace(DEFAULT_INSTITUTIONS[i], name=f"shortcut{i}", clip_corr=float(k), batch_corr=float(k), morph_noise=float(morph_noise))
+            for i, k in enumerate(corr)]
+
 
 # %% ../nbs/40_mammo.ipynb #9aa33442
 def intensity_reference(imgs:np.ndarray, # (N, S, S) mammograms in [0, 1]
