@@ -12,7 +12,6 @@ Writes tta_seed<S>.csv (one row per fold, model and setting: held-out AUC) and p
 import argparse, time
 from pathlib import Path
 from multiprocessing import Pool
-from dataclasses import asdict
 import numpy as np, pandas as pd, torch
 
 GRID = [dict(mode=m, steps=s, lr=lr, anchor=an, stat_weight=sw, adapters=ad)
@@ -22,22 +21,24 @@ def _fold(args):
     f, a = args
     torch.set_num_threads(1)
     from pathnb.mammo import make_xmodal_cohort
-    from pathnb.xmodal_dg import XModalConfig, fit_xmodal, predict_xmodal
+    from pathnb.xmodal_dg import XModalConfig, predict_xmodal
+    from pathnb.xmodal_eval import run_lodo
     from pathnb.xmodal_tta import CausalTTA
     from pathnb.metrics import auc
     c = make_xmodal_cohort(n_per_inst=a.n_per_inst, size=a.img_size, n_patches=1, seed=a.seed)
-    src, te = np.flatnonzero(c.domain != f), np.flatnonzero(c.domain == f)
-    rng = np.random.default_rng(a.seed + int(f)); perm = rng.permutation(src); tr = np.sort(perm[int(round(0.2 * len(src))):])   # run_lodo's split
+    te = np.flatnonzero(c.domain == f); order = np.random.default_rng(a.seed).permutation(te); rows = []
     base = XModalConfig(img_size=a.img_size, steps=a.steps, batch_per_env=8, irm_anneal=150, lr=0.002, seed=a.seed, irm_weight=1.0, mix_layers=(-1,), align_negatives="domain")
-    order = np.random.default_rng(a.seed).permutation(te); rows = []
-    for name, sw in (("ERM", {}), ("full", dict(mixstyle=True, irm=True, align=True))):
-        t0 = time.time(); m, _ = fit_xmodal(c, tr, XModalConfig(**{**asdict(base), **sw}))
+    names = {(): "ERM", (("align", True), ("irm", True), ("mixstyle", True)): "full"}
+    def sweep(fold, switches, m, te):   # run_lodo trains (its split and seeds); adapt the trained model every way
+        name, t0 = names[tuple(sorted(switches.items()))], time.time()
         rows.append(dict(fold=c.institutions[f].name, model=name, setting="none", auc=auc(c.label[te], predict_xmodal(m, c, te)["prob"])))
         for g in GRID:
             torch.manual_seed(a.seed)
             p = CausalTTA(m, **g).predict(c, order)
             rows.append(dict(fold=c.institutions[f].name, model=name, setting=" ".join(f"{k}={v}" for k, v in g.items()), auc=auc(c.label[order], p["prob"])))
-        print(f"fold {f} {name}: trained and adapted 64 ways in {time.time() - t0:.0f} s", flush=True)
+        print(f"fold {f} {name}: adapted 64 ways in {time.time() - t0:.0f} s", flush=True)
+    run_lodo(c, base, {"ERM": dict(train={}, tta=False), "full": dict(train=dict(mixstyle=True, irm=True, align=True), tta=False)},
+             folds=[f], seed=a.seed, on_model=sweep)
     return pd.DataFrame(rows)
 
 def main():
