@@ -23,7 +23,7 @@ from .xmodal_tta import CausalTTA
 # %% auto #0
 __all__ = ['VARIANTS', 'run_lodo', 'lodo_summary', 'pair_auc', 'cue_reliance', 'pointing_game', 'map_iou', 'localisation_scores',
            'step_times', 'save_xmodal', 'load_xmodal', 'cohort_from_manifest', 'xmodal_train', 'xmodal_adapt',
-           'xmodal_eval']
+           'xmodal_eval', 'select_by_validation']
 
 # %% ../nbs/44_xmodal_eval.ipynb #851f072f
 VARIANTS = {
@@ -336,3 +336,33 @@ def xmodal_eval(out:str, # output folder (predictions.csv, summary.csv, summary.
     atomic_write_text(out/"summary.md", md)
     print(s.round(3).to_string())
     return s
+
+# %% ../nbs/44_xmodal_eval.ipynb #7782cde2
+def select_by_validation(preds:pd.DataFrame, # run_lodo output holding several settings of each method
+                         family=None, # variant -> method: a dict, a callable, or None (the text before "|", e.g. "+IRM|irm_weight=10" -> "+IRM")
+                         criterion:str="source", # "source": best AUC on the source institutions' held-back patients; "oracle": best held-out AUC (an upper bound)
+                         col:str="prob", # prediction column the AUC is computed on
+                        )->tuple: # (predictions of the chosen settings, variant renamed to the method; one row per fold and method with the choice)
+    "Per held-out fold and method, keep the setting with the best validation AUC (training-domain validation, DomainBed)."
+    if criterion not in ("source", "oracle"): raise InputError(f"criterion={criterion!r}", path="criterion", fix='use "source" (training-domain validation) or "oracle"')
+    split = "ID" if criterion == "source" else "OOD"
+    if split not in set(preds.split):
+        raise InputError(f"criterion={criterion!r} needs {split} predictions and these have none", path="preds", fix="pass run_lodo's output unfiltered")
+    if isinstance(family, dict) and set(preds.variant) - set(family):
+        raise InputError(f"family has no method for {sorted(set(preds.variant) - set(family))[:3]}", path="family", fix="map every variant to its method, or pass None to use the text before '|'")
+    fam = (family if callable(family) else (lambda v: family[v]) if isinstance(family, dict) else (lambda v: str(v).split("|", 1)[0]))
+    order = list(dict.fromkeys(preds.variant))                      # ties go to the setting listed first (the default)
+    scores = {(f, v): auc(g.y.values, g[col].values) for (f, v), g in preds[preds.split == split].groupby(["fold", "variant"], sort=False)}
+    ood = {(f, v): auc(g.y.values, g[col].values) for (f, v), g in preds[preds.split == "OOD"].groupby(["fold", "variant"], sort=False)}
+    rows, keep = [], []
+    for f in dict.fromkeys(preds.fold):
+        by = {}
+        for v in order:
+            if (f, v) in scores: by.setdefault(fam(v), []).append(v)
+        for m, vs in by.items():
+            best = max(vs, key=lambda v: (scores[f, v], -vs.index(v)))
+            rows.append(dict(fold=f, method=m, chosen=best, n_settings=len(vs), score=scores[f, best], ood_auc=ood.get((f, best), float("nan")),
+                             default_ood_auc=ood.get((f, vs[0]), float("nan"))))
+            keep.append(preds[(preds.fold == f) & (preds.variant == best)].assign(variant=m))
+    return pd.concat(keep, ignore_index=True), pd.DataFrame(rows)
+
