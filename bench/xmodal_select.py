@@ -7,11 +7,11 @@ DomainBed's training-domain validation; the held-out institution is never looked
 (best AUC on the held-out institution itself) is reported beside it as an upper bound that no deployment
 can reach.
 
-Usage: OMP_NUM_THREADS=1 python bench/xmodal_select.py --seed 0 [--out bench/results/xmodal_select] [--jobs 2] [--report-only]
+Usage: OMP_NUM_THREADS=1 python bench/xmodal_select.py --seed 0 [--out bench/results/xmodal_select] [--normalize macenko|none] [--jobs 2] [--report-only]
 Writes under --out: seedS_predictions.csv.gz (every setting), seedS_choices.csv, seedS.md; README.md summarises the seeds present.
-The inputs are normalised (CohortNormalizer, Macenko + one mammogram intensity mapping per institution,
-references from the fold's source institutions), as in bench/results/xmodal_norm_seedS, whose settings
-the default configurations repeat (their rows reproduce those runs' predictions).
+By default the inputs are normalised (CohortNormalizer, Macenko + one mammogram intensity mapping per institution,
+references from the fold's source institutions), as in bench/results/xmodal_norm_seedS, whose settings the default
+configurations repeat; with --normalize none they are raw, as in bench/results/xmodal (seed 0) and xmodal_seedS.
 """
 import argparse, itertools, json, time
 from pathlib import Path
@@ -46,14 +46,14 @@ def variants():
     return {name: dict(train=train, tta=tta) for sets in grid().values() for name, train, tta in sets}
 
 def _fold(args):
-    f, seed = args
+    f, seed, normalize = args
     torch.set_num_threads(1)
     from pathnb.mammo import make_xmodal_cohort
     from pathnb.xmodal_dg import XModalConfig
     from pathnb.xmodal_eval import run_lodo
     c = make_xmodal_cohort(n_per_inst=N_PER_INST, size=BASE["img_size"], n_patches=1, seed=seed)
     t0 = time.time()
-    p = run_lodo(c, XModalConfig(**BASE, seed=seed), variants(), folds=[f], seed=seed, tta_kw=TTA_KW, normalize="macenko",
+    p = run_lodo(c, XModalConfig(**BASE, seed=seed), variants(), folds=[f], seed=seed, tta_kw=TTA_KW, normalize=None if normalize == "none" else normalize,
                  log=lambda s: print(s, flush=True))
     print(f"fold {f} done in {time.time() - t0:.0f} s", flush=True)
     return p
@@ -62,12 +62,13 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default="bench/results/xmodal_select"); ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--jobs", type=int, default=2); ap.add_argument("--n-boot", type=int, default=1000)
+    ap.add_argument("--normalize", default="macenko", choices=["macenko", "reinhard", "none"], help="input normalisation per fold (none: raw inputs)")
     ap.add_argument("--report-only", action="store_true", help="rebuild the reports from the stored predictions (no training)")
     a = ap.parse_args(); out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
     pf = out/f"seed{a.seed}_predictions.csv.gz"
     t0 = time.time()
     if not a.report_only:
-        with Pool(a.jobs) as pool: preds = pd.concat(pool.map(_fold, [(f, a.seed) for f in range(4)]), ignore_index=True)
+        with Pool(a.jobs) as pool: preds = pd.concat(pool.map(_fold, [(f, a.seed, a.normalize) for f in range(4)]), ignore_index=True)
         tmp = pf.with_suffix(".tmp.gz"); preds.to_csv(tmp, index=False); tmp.replace(pf)
         import numpy, timm
         (out/f"seed{a.seed}_wall.json").write_text(json.dumps(dict(wall_s=round(time.time() - t0), torch=torch.__version__, numpy=numpy.__version__, timm=timm.__version__)))
@@ -107,7 +108,8 @@ def report(out, a):
     preds = pd.read_csv(out/f"seed{a.seed}_predictions.csv.gz")
     t, choices = seed_tables(preds, a.seed, a.n_boot); t.index.name = "method"
     choices.to_csv(out/f"seed{a.seed}_choices.csv", index=False); t.to_csv(out/f"seed{a.seed}_summary.csv")
-    ref = Path("bench/results")/f"xmodal_norm_seed{a.seed}"/"predictions.csv.gz"    # the defaults repeat that run: same predictions?
+    ref = Path("bench/results")/(f"xmodal_norm_seed{a.seed}" if a.normalize == "macenko" else "xmodal" if a.seed == 0 else f"xmodal_seed{a.seed}")
+    ref = ref/"predictions.csv.gz" if (ref/"predictions.csv.gz").exists() else ref/"predictions.csv"   # the defaults repeat that run
     chk = ""
     if ref.exists():
         r = pd.read_csv(ref); first = {f: sets[0][0] for f, sets in grid().items()}
@@ -120,16 +122,16 @@ def report(out, a):
     run = json.loads((out/f"seed{a.seed}_wall.json").read_text()) if (out/f"seed{a.seed}_wall.json").exists() else {}
     wall = run.get("wall_s", float("nan")); env = ", ".join(f"{k} {run[k]}" for k in ("torch", "numpy", "timm") if k in run)
     lines = [f"# xmodal: settings chosen by training-domain validation, seed {a.seed}\n",
-             f"command: `OMP_NUM_THREADS=1 python bench/xmodal_select.py --seed {a.seed}`; wall {wall} s" + (f"; {env}" if env else "") + "\n", chk,
+             f"command: `OMP_NUM_THREADS=1 python bench/xmodal_select.py --seed {a.seed}{'' if a.normalize == 'macenko' else f' --normalize {a.normalize} --out {a.out}'}`; wall {wall} s" + (f"; {env}" if env else "") + "\n", chk,
              "Settings tried per method (the first is the default):\n"]
     lines += [f"- {f}: " + "; ".join(f"`{n.split('|', 1)[1]}`" for n, _, _ in sets) for f, sets in grid().items()]
     lines += ["", "Mean OOD AUC over the four held-out institutions; gap = mean within-institution ID AUC − OOD AUC:\n",
               _md(t), "", "Choices (source validation) per held-out institution:\n",
               _md(choices.assign(chosen=choices.chosen.str.split("|").str[1]), index=False), ""]
     (out/f"seed{a.seed}.md").write_text("\n".join(lines))
-    summarise(out)
+    summarise(out, a.normalize)
 
-def summarise(out):
+def summarise(out, normalize="macenko"):
     "README.md over the seeds present: each method minus ERM under each rule, mean ± sd."
     ts = {int(p.name[4:].split("_")[0]): pd.read_csv(p, index_col=0) for p in sorted(out.glob("seed*_summary.csv"))}
     if not ts: return
@@ -145,7 +147,7 @@ def summarise(out):
     s = pd.DataFrame(rows).set_index("method")
     txt = ["# xmodal: every method tuned the same way, chosen without the target\n",
            f"Seeds {sorted(ts)}; one `seedS.md` per seed (command, settings, choices). `python bench/xmodal_select.py --seed S`, "
-           "normalised inputs as in `../xmodal_norm_seedS`; three settings per method (the first the default); the setting of each "
+           + ("normalised inputs as in `../xmodal_norm_seedS`" if normalize == "macenko" else f"inputs: --normalize {normalize} (`../xmodal`, `../xmodal_seedS`)") + "; three settings per method (the first the default); the setting of each "
            "method is chosen per held-out institution by the AUC on the source institutions' held-back patients (DomainBed's "
            "training-domain validation); the oracle picks by the held-out institution's own AUC (an upper bound, not a method). "
            "Per-seed OOD AUC (mean), and each method minus ERM under the same rule (mean ± sd over seeds):\n",
