@@ -31,11 +31,12 @@ def grid():
     rng = np.random.default_rng(0)   # full: the default plus two random draws from the product of the component grids
     prod = [dict(**m, **i, **a) for m, i, a in itertools.product(mix, irm, aln)][1:]
     full = [dict(**mix[0], **irm[0], **aln[0])] + [prod[j] for j in rng.choice(len(prod), 2, replace=False)]
-    fam = {"ERM": ({}, [dict(lr=2e-3), dict(lr=1e-3), dict(lr=4e-3)], False),
+    lrs = [dict(lr=2e-3), dict(lr=1e-3), dict(lr=4e-3)]   # ERM's knob (and +TTA's, which adapts ERM's model)
+    fam = {"ERM": ({}, lrs, False),
            "+MixStyle": (dict(mixstyle=True), mix, False),
            "+IRM": (dict(irm=True), irm, False),
            "+alignment": (dict(align=True), aln, False),
-           "+TTA": ({}, [dict(lr=2e-3), dict(lr=1e-3), dict(lr=4e-3)], True),
+           "+TTA": ({}, lrs, True),
            "full": (dict(mixstyle=True, irm=True, align=True), full, True)}
     out = {}
     for f, (sw, hps, tta) in fam.items():
@@ -81,6 +82,11 @@ def _md(df, index=True):
     return "\n".join(["| " + " | ".join(map(str, d.columns)) + " |", "|" + "---|" * len(d.columns)] +
                      ["| " + " | ".join(fmt(x) for x in r) + " |" for r in d.itertuples(index=False)])
 
+def _defaults(preds):
+    "The predictions of each method's first (default) setting, with the variant renamed to the method."
+    first = {sets[0][0]: f for f, sets in grid().items()}
+    return preds[preds.variant.isin(list(first))].assign(variant=lambda d: d.variant.map(first))
+
 def _within(preds, domain):
     "Mean within-institution AUC of the ID split per variant (the like-for-like in-domain number; pooling ranks institutions against each other)."
     from pathnb.metrics import auc
@@ -93,13 +99,12 @@ def seed_tables(preds, seed, n_boot=1000):
     from pathnb.xmodal_eval import select_by_validation, lodo_summary
     from pathnb.mammo import make_xmodal_cohort
     dom = make_xmodal_cohort(n_per_inst=N_PER_INST, size=BASE["img_size"], n_patches=1, seed=seed).domain
-    first = {f: sets[0][0] for f, sets in grid().items()}
-    dflt = preds[preds.variant.isin(first.values())].assign(variant=lambda d: d.variant.str.split("|").str[0])
+    dflt = _defaults(preds)
     src, choices = select_by_validation(preds); orc, _ = select_by_validation(preds, criterion="oracle")
     sd, ss, so = (lodo_summary(x, n_boot=n_boot, seed=seed) for x in (dflt, src, orc))
     t = pd.DataFrame({"default": sd.ood_auc, "default_gap_within": _within(dflt, dom) - sd.ood_auc,
                       "selected": ss.ood_auc, "selected_lo": ss.ood_lo, "selected_hi": ss.ood_hi,
-                      "selected_gap_within": _within(src, dom) - ss.ood_auc, "oracle": so.ood_auc}).reindex(list(first))
+                      "selected_gap_within": _within(src, dom) - ss.ood_auc, "oracle": so.ood_auc}).reindex(list(grid()))
     for k in ("default", "selected", "oracle"): t[f"{k}_minus_erm"] = t[k] - t.loc["ERM", k]
     return t, choices
 
@@ -112,13 +117,12 @@ def report(out, a):
     ref = ref/"predictions.csv.gz" if (ref/"predictions.csv.gz").exists() else ref/"predictions.csv"   # the defaults repeat that run
     chk = ""
     if ref.exists():
-        r = pd.read_csv(ref); first = {f: sets[0][0] for f, sets in grid().items()}
-        m = pd.concat([preds[preds.variant == first[f]].assign(variant=f) for f in first])
+        r = pd.read_csv(ref); m = _defaults(preds)
         j = m.merge(r, on=["fold", "variant", "split", "patient"], suffixes=("", "_ref"))
         old = {v: np.mean([auc(h.y.values, h.prob.values) for _, h in g.groupby("fold")]) for v, g in r[r.split == "OOD"].groupby("variant")}
         chk = (f"The default settings repeat `{ref.parent.name}`: {len(j)} of {len(m)} predictions paired, max |difference| "
                f"{np.abs(j.prob - j.prob_ref).max():.2g}; mean OOD AUC there / here: "
-               + ", ".join(f"{f} {old[f]:.3f} / {t.loc[f, 'default']:.3f}" for f in first) + ".\n")
+               + ", ".join(f"{f} {old[f]:.3f} / {t.loc[f, 'default']:.3f}" for f in t.index) + ".\n")
     run = json.loads((out/f"seed{a.seed}_wall.json").read_text()) if (out/f"seed{a.seed}_wall.json").exists() else {}
     wall = run.get("wall_s", float("nan")); env = ", ".join(f"{k} {run[k]}" for k in ("torch", "numpy", "timm") if k in run)
     lines = [f"# xmodal: settings chosen by training-domain validation, seed {a.seed}\n",
