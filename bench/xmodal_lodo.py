@@ -117,6 +117,8 @@ def main():
     relw = rel.reliance.unstack(["cue", "head"])[[("clip", "mammo"), ("clip", "fused"), ("stain_batch", "histo"), ("stain_batch", "fused")]].reindex(s.index)
     if not a.report_only:
         head = f"command: `OMP_NUM_THREADS=1 python bench/xmodal_lodo.py {' '.join(f'--{k.replace(chr(95), chr(45))} {v}' for k, v in vars(a).items() if k != 'report_only' and v != '')}`; wall {time.time() - t0:.0f} s"
+        import numpy, timm   # results move with the torch build (bench/results/xmodal_select/README.md): record it
+        head += f"; torch {torch.__version__}, numpy {numpy.__version__}, timm {timm.__version__}"
     rep = [f"# xmodal LODO benchmark\n", head + "\n",
            "## Spurious cues in the cohort (AUC of the cue alone for malignancy, per institution)\n", cue.round(3).to_string(),
            "\n## Patient-level (fused) AUC\n", s.round(3).to_string(),

@@ -13,7 +13,7 @@ By default the inputs are normalised (CohortNormalizer, Macenko + one mammogram 
 references from the fold's source institutions), as in bench/results/xmodal_norm_seedS, whose settings the default
 configurations repeat; with --normalize none they are raw, as in bench/results/xmodal (seed 0) and xmodal_seedS.
 """
-import argparse, itertools, json, time
+import argparse, json, time
 from pathlib import Path
 from multiprocessing import Pool
 import numpy as np, pandas as pd, torch
@@ -24,23 +24,11 @@ TTA_KW = dict(mode="episodic", steps=1, lr=1e-3)
 N_PER_INST = 120
 
 def grid():
-    "family -> list of (setting name, train switches, tta); the first setting of each family is the default."
-    mix = [dict(mix_p=0.5, mix_alpha=0.1), dict(mix_p=0.8, mix_alpha=0.1), dict(mix_p=0.5, mix_alpha=0.3)]
-    irm = [dict(irm_weight=1.0), dict(irm_weight=10.0), dict(irm_weight=100.0)]
-    aln = [dict(align_weight=0.5), dict(align_weight=0.25), dict(align_weight=1.0)]
-    rng = np.random.default_rng(0)   # full: the default plus two random draws from the product of the component grids
-    prod = [dict(**m, **i, **a) for m, i, a in itertools.product(mix, irm, aln)][1:]
-    full = [dict(**mix[0], **irm[0], **aln[0])] + [prod[j] for j in rng.choice(len(prod), 2, replace=False)]
-    lrs = [dict(lr=2e-3), dict(lr=1e-3), dict(lr=4e-3)]   # ERM's knob (and +TTA's, which adapts ERM's model)
-    fam = {"ERM": ({}, lrs, False),
-           "+MixStyle": (dict(mixstyle=True), mix, False),
-           "+IRM": (dict(irm=True), irm, False),
-           "+alignment": (dict(align=True), aln, False),
-           "+TTA": ({}, lrs, True),
-           "full": (dict(mixstyle=True, irm=True, align=True), full, True)}
+    "family -> list of (setting name, train switches, tta); the first setting of each family is the default (pathnb's `selection_grid`)."
+    from pathnb.xmodal_dg import XModalConfig
+    from pathnb.xmodal_eval import selection_grid
     out = {}
-    for f, (sw, hps, tta) in fam.items():
-        out[f] = [(f"{f}|" + ",".join(f"{k}={v:g}" for k, v in hp.items()), {**sw, **hp}, tta) for hp in hps]
+    for name, v in selection_grid(XModalConfig(**BASE)).items(): out.setdefault(name.split("|")[0], []).append((name, v["train"], v["tta"]))
     return out
 
 def variants():

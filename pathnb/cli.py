@@ -79,16 +79,18 @@ def main(argv:list[str]|None=None)->int:
     except KeyboardInterrupt:
         print(f"pathnb {name}: interrupted", file=sys.stderr); return 130
 
-def _call(fn, name, rest):
-    "Parse `rest` with the function's own `call_parse` parser and call it."
+def _parse(fn, name, rest)->dict:
+    "Parse `rest` with the function's own `call_parse` parser; options may be spelt --tile-px or --tile_px."
     from fastcore.script import anno_parser
     f = getattr(fn, "__wrapped__", fn)
-    # accept --tile-px as well as --tile_px
     rest = [("--" + a[2:].split("=", 1)[0].replace("-", "_") + ("=" + a.split("=", 1)[1] if "=" in a else "")) if a.startswith("--") and len(a) > 2 else a for a in rest]
-    p = anno_parser(f, prog=f"pathnb {name}")
-    args = vars(p.parse_args(rest))
+    args = vars(anno_parser(f, prog=f"pathnb {name}").parse_args(rest))
     args.pop("xtra", None); args.pop("pdb", None)
-    return f(**args)
+    return args
+
+def _call(fn, name, rest):
+    "Parse `rest` with the function's own `call_parse` parser and call it."
+    return getattr(fn, "__wrapped__", fn)(**_parse(fn, name, rest))
 
 def _console():
     sys.exit(main())

@@ -4,7 +4,7 @@
 
 # %% ../nbs/44_xmodal_eval.ipynb #4730804b
 from __future__ import annotations
-import json, time, copy
+import json, time, copy, itertools
 from pathlib import Path
 from dataclasses import asdict
 import numpy as np
@@ -23,7 +23,7 @@ from .xmodal_tta import CausalTTA
 # %% auto #0
 __all__ = ['VARIANTS', 'run_lodo', 'lodo_summary', 'pair_auc', 'cue_reliance', 'pointing_game', 'map_iou', 'localisation_scores',
            'step_times', 'save_xmodal', 'load_xmodal', 'cohort_from_manifest', 'xmodal_train', 'xmodal_adapt',
-           'xmodal_eval', 'select_by_validation']
+           'xmodal_eval', 'select_by_validation', 'selection_grid']
 
 # %% ../nbs/44_xmodal_eval.ipynb #851f072f
 VARIANTS = {
@@ -322,12 +322,22 @@ def xmodal_eval(out:str, # output folder (predictions.csv, summary.csv, summary.
                 pairing:str="patient", # with --manifest: "patient" (shared patient_id), "table" (--pairs CSV) or "label" (pseudo-pairs of the same label, for datasets that share no patients)
                 pairs:str=None, # with --pairing table: CSV with columns mammo_id, histo_id
                 normalize:str="macenko", # "macenko"/"reinhard": per fold, stain-normalise H&E and match mammogram intensities per institution to the source institutions; "none": raw inputs
-                variants:str="ERM,+MixStyle,+IRM,+alignment,+TTA,full"): # comma-separated subset of VARIANTS
+                variants:str="ERM,+MixStyle,+IRM,+alignment,+TTA,full", # comma-separated subset of VARIANTS
+                select:str="none"): # "none": each method's default setting; "source": three settings per method (`selection_grid`, three times the training), the one with the best AUC on the source domains' held-back patients kept per held-out domain (`select_by_validation`)
     "Leave-one-domain-out benchmark of the ablation; writes predictions and a summary table."
+    names = [v.strip() for v in variants.split(",") if v.strip()]
+    if not names or set(names) - set(VARIANTS): raise InputError(f"--variants {variants}", path="--variants", fix=f"a comma-separated subset of {','.join(VARIANTS)}")
+    if select not in ("none", "source"): raise InputError(f"--select {select}", path="--select", fix="use none (default settings) or source (training-domain validation)")
+    normalize = _check_normalize(normalize)
     c = _cohort(manifest, img_size, n_per_inst, seed, pairing, pairs); out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    vs = {k: VARIANTS[k] for k in variants.split(",")}
     cfg = XModalConfig(img_size=img_size, steps=steps, batch_per_env=batch_per_env, irm_anneal=irm_anneal, seed=seed, loc_weight=1.0 if c.lesion.any() else 0.0, device=device)
-    preds = run_lodo(c, cfg, vs, seed=seed, log=print, normalize=_check_normalize(normalize))
+    vs = {k: VARIANTS[k] for k in names} if select == "none" else selection_grid(cfg, names)
+    preds = run_lodo(c, cfg, vs, seed=seed, log=print, normalize=normalize)
+    if select == "source":                                   # keep every setting's predictions and the choices beside the selected ones
+        with atomic_path(out/"predictions_all.csv") as tmp: preds.to_csv(tmp, index=False)
+        preds, choices = select_by_validation(preds)
+        with atomic_path(out/"choices.csv") as tmp: choices.to_csv(tmp, index=False)
+        print(choices.assign(chosen=choices.chosen.str.split("|").str[1]).round(3).to_string(index=False))
     with atomic_path(out/"predictions.csv") as tmp: preds.to_csv(tmp, index=False)
     s = lodo_summary(preds, n_boot=n_boot, seed=seed)
     with atomic_path(out/"summary.csv") as tmp: s.to_csv(tmp)
@@ -365,4 +375,26 @@ def select_by_validation(preds:pd.DataFrame, # run_lodo output holding several s
                              default_ood_auc=ood.get((f, vs[0]), float("nan"))))
             keep.append(preds[(preds.fold == f) & (preds.variant == best)].assign(variant=m))
     return pd.concat(keep, ignore_index=True), pd.DataFrame(rows)
+
+
+# %% ../nbs/44_xmodal_eval.ipynb #1c32b3ad
+def selection_grid(cfg:XModalConfig|None=None, # base configuration: its values are each method's first (default) setting
+                   methods=None, # names from VARIANTS (default: all six)
+                   n_full:int=2, # settings of the full model drawn from the product of the component grids, besides its default
+                   seed:int=0, # seed of those draws (fixed, so every run tries the same settings)
+                  )->dict: # variant name "method|k=v,..." -> dict(train=switches and settings, tta=bool), ready for run_lodo
+    "The same small tuning budget for every method: the default and two alternatives each (for `select_by_validation`)."
+    cfg = cfg or XModalConfig(); methods = list(VARIANTS) if methods is None else list(methods)
+    bad = [m for m in methods if m not in VARIANTS]
+    if bad: raise InputError(f"unknown method(s) {bad}", path="methods", fix=f"choose from {list(VARIANTS)}")
+    uniq = lambda hs: list({tuple(h.items()): h for h in hs}.values())          # drop repeats, keep the order
+    lrs = uniq([dict(lr=cfg.lr * k) for k in (1, 0.5, 2)])
+    mix = uniq([dict(mix_p=cfg.mix_p, mix_alpha=cfg.mix_alpha), dict(mix_p=0.8, mix_alpha=cfg.mix_alpha), dict(mix_p=cfg.mix_p, mix_alpha=0.3)])
+    irm = uniq([dict(irm_weight=cfg.irm_weight * k) for k in (1, 10, 100)])
+    aln = uniq([dict(align_weight=cfg.align_weight * k) for k in (1, 0.5, 2)])
+    prod = [dict(**m, **i, **a) for m, i, a in itertools.product(mix, irm, aln)]
+    draws = np.random.default_rng(seed).choice(len(prod) - 1, min(n_full, len(prod) - 1), replace=False)
+    hps = {"ERM": lrs, "+MixStyle": mix, "+IRM": irm, "+alignment": aln, "+TTA": lrs, "full": [prod[0]] + [prod[1 + j] for j in draws]}
+    return {f"{m}|" + ",".join(f"{k}={v:g}" for k, v in hp.items()): dict(train={**VARIANTS[m]["train"], **hp}, tta=VARIANTS[m]["tta"])
+            for m in methods for hp in hps[m]}
 
