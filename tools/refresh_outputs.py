@@ -12,7 +12,8 @@ the new outputs in place:
   run; the outputs they have are kept (a slow result stays documented until someone reruns it with --flags).
 - `--flags slow` runs the slow cells too (their outputs are then replaced).
 - A notebook whose run fails is left untouched and the error is printed; the others are still written.
-- One thread per library (OMP_NUM_THREADS=1) and no progress bars (PATHNB_PROGRESS=0), as in CI.
+- One thread per library (OMP_NUM_THREADS=1) and no progress bars (PATHNB_PROGRESS=0), as in CI; the clock time
+  at the start of pathnb's log lines is dropped, so that a rerun leaves them unchanged.
 """
 import argparse, copy, json, os, re, sys, tempfile
 from pathlib import Path
@@ -30,6 +31,13 @@ def _noise(o)->bool:
     "Stderr lines that say something about the kernel, not the code (tqdm without ipywidgets)."
     return o.get("output_type") == "stream" and o.get("name") == "stderr" and ("TqdmWarning" in o.get("text", "") or "notebook_tqdm" in o.get("text", ""))
 
+_STAMP = re.compile(r"^\d\d:\d\d:\d\d (?=(DEBUG|INFO|WARNING|ERROR|CRITICAL) )", re.M)
+
+def _tidy(o):
+    "Drop the clock time that pathnb's log lines start with, so that a rerun does not change them."
+    if o.get("output_type") == "stream": o["text"] = _STAMP.sub("", o["text"] if isinstance(o["text"], str) else "".join(o["text"]))
+    return o
+
 def refresh(path:Path, skip:set, timeout:int=1800)->int:
     "Execute `path` (skipping flagged cells) and write its new outputs; returns the number of refreshed cells."
     from nbclient import NotebookClient
@@ -46,7 +54,7 @@ def refresh(path:Path, skip:set, timeout:int=1800)->int:
     try: NotebookClient(run, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
     finally: os.environ.clear(); os.environ.update(old)
     for i in todo:
-        nb.cells[i].outputs = [o for o in run.cells[i].outputs if not _noise(o)]; nb.cells[i].execution_count = None
+        nb.cells[i].outputs = [_tidy(o) for o in run.cells[i].outputs if not _noise(o)]; nb.cells[i].execution_count = None
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".ipynb.tmp"); os.close(fd)
     nbformat.write(nb, tmp); os.replace(tmp, path)                                   # atomic: never half a notebook
     return len(todo)
