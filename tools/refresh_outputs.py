@@ -15,7 +15,7 @@ the new outputs in place:
 - One thread per library (OMP_NUM_THREADS=1) and no progress bars (PATHNB_PROGRESS=0), as in CI; the clock time
   at the start of pathnb's log lines is dropped, so that a rerun leaves them unchanged.
 """
-import argparse, copy, json, os, re, sys, tempfile
+import argparse, copy, os, re, sys, tempfile
 from pathlib import Path
 
 def _flags(src:str)->set:
