@@ -382,6 +382,7 @@ def selection_grid(cfg:XModalConfig|None=None, # base configuration: its values 
                    methods=None, # names from VARIANTS (default: all six)
                    n_full:int=2, # settings of the full model drawn from the product of the component grids, besides its default
                    seed:int=0, # seed of those draws (fixed, so every run tries the same settings)
+                   tune_lr:bool=False, # also try each regularised method's default at the learning rate ×½ and ×2 (ERM's knob)
                   )->dict: # variant name "method|k=v,..." -> dict(train=switches and settings, tta=bool), ready for run_lodo
     "The same small tuning budget for every method: the default and two alternatives each (for `select_by_validation`)."
     cfg = cfg or XModalConfig(); methods = list(VARIANTS) if methods is None else list(methods)
@@ -395,6 +396,9 @@ def selection_grid(cfg:XModalConfig|None=None, # base configuration: its values 
     prod = [dict(**m, **i, **a) for m, i, a in itertools.product(mix, irm, aln)]
     draws = np.random.default_rng(seed).choice(len(prod) - 1, min(n_full, len(prod) - 1), replace=False)
     hps = {"ERM": lrs, "+MixStyle": mix, "+IRM": irm, "+alignment": aln, "+TTA": lrs, "full": [prod[0]] + [prod[1 + j] for j in draws]}
+    if tune_lr:                                                                 # the regularised methods get ERM's knob too
+        for m in ("+MixStyle", "+IRM", "+alignment", "full"):
+            hps[m] = hps[m] + [{**hps[m][0], "lr": cfg.lr * k} for k in (0.5, 2)]
     return {f"{m}|" + ",".join(f"{k}={v:g}" for k, v in hp.items()): dict(train={**VARIANTS[m]["train"], **hp}, tta=VARIANTS[m]["tta"])
             for m in methods for hp in hps[m]}
 
