@@ -2,6 +2,7 @@
 
     python bench/wsi_bench.py tiling [--size 12000]     # pathnb vs naive OpenSlide loop vs histolab, and the decode limit
     python bench/wsi_bench.py memory [--sizes 20000 40000] [--encoder vit_tiny]   # peak RSS, tiling + embedding
+    python bench/wsi_bench.py render                    # synthetic renderer: exact fields vs texture mode, µs per pixel
 
 All numbers of one invocation come from the same run on the same slide (ratios, because these
 machines are noisy). Slides are synthetic (pathnb.synth), written once into bench/_cache/.
@@ -95,6 +96,20 @@ def bench_tiling(size, tile_px=224, min_tissue=0.5, repeats=5):
     if "histolab_s" in res: res["pathnb_speedup_vs_histolab"] = round(res["histolab_s"] / res["pathnb_s"], 2)
     return res
 
+def bench_render(region=1024, repeats=3):
+    "Seconds to render a region of a synthetic slide at 0.5 µm/px, exact fields vs the cached-texture mode (best of `repeats`)."
+    from pathnb.synth import SynthTissue
+    st = SynthTissue(20000, 20000, mpp=0.5, seed=1)
+    for fast in (False, True): st.render(0, 0, 64, 64, mpp=0.5, fast=fast)          # warm-up (the texture mode builds its cache)
+    out = {}
+    for fast in (False, True):
+        ts = []
+        for k in range(repeats):
+            t = time.perf_counter(); st.render(3000 + region * k, 4000, region, region, mpp=0.5, fast=fast); ts.append(time.perf_counter() - t)
+        out["fast_s" if fast else "exact_s"] = min(ts)
+    return dict(region_px=region, **out, exact_us_per_px=out["exact_s"] / region**2 * 1e6, fast_us_per_px=out["fast_s"] / region**2 * 1e6,
+                speedup=out["exact_s"] / out["fast_s"])
+
 def _vmhwm_mb():
     "Peak resident memory of this process (VmHWM; unlike ru_maxrss it is not inherited from the parent)."
     for line in open("/proc/self/status"):
@@ -138,7 +153,7 @@ if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "_memchild":
         _memory_child(int(sys.argv[2]), sys.argv[3] or None, int(sys.argv[4])); sys.exit(0)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["tiling", "memory"])
+    ap.add_argument("what", choices=["tiling", "memory", "render"])
     ap.add_argument("--size", type=int, default=12000)
     ap.add_argument("--sizes", type=int, nargs="+", default=[20000, 40000])
     ap.add_argument("--encoder", default="")
@@ -147,6 +162,7 @@ if __name__ == "__main__":
     a = ap.parse_args()
     os.environ.setdefault("PATHNB_PROGRESS", "0")
     if a.what == "tiling": res = dict(command=" ".join(["python bench/wsi_bench.py"] + sys.argv[1:]), size=a.size, **bench_tiling(a.size))
+    elif a.what == "render": res = dict(command=" ".join(["python bench/wsi_bench.py"] + sys.argv[1:]), **bench_render())
     else: res = dict(command=" ".join(["python bench/wsi_bench.py"] + sys.argv[1:]), encoder=a.encoder or None, runs=bench_memory(a.sizes, a.encoder, a.batch_size))
     print(json.dumps(res, indent=1))
     if a.json:

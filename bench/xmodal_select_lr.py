@@ -38,6 +38,7 @@ def _fold(args):
 def table(seed):
     "ERM and the full model of one seed under each rule, with 3 and with 5 settings for the full model."
     from pathnb.xmodal_eval import select_by_validation
+    from pathnb.metrics import auc
     base = pd.read_csv(OUT/f"seed{seed}_predictions.csv.gz"); extra = pd.read_csv(OUT/f"full_lr_seed{seed}_predictions.csv.gz")
     p3 = base[base.variant.str.startswith(("ERM|", "full|"))]; p5 = pd.concat([p3, extra], ignore_index=True)
     row = dict(seed=seed)
@@ -46,8 +47,7 @@ def table(seed):
         m3, m5 = c3.groupby("method").ood_auc.mean(), c5.groupby("method").ood_auc.mean()
         row[f"ERM {rule}"] = m3["ERM"]; row[f"full (3) {rule}"] = m3["full"]; row[f"full (5) {rule}"] = m5["full"]
         if rule == "source": row["full (5): folds choosing a new lr"] = int(c5[c5.method == "full"].chosen.str.contains(",lr=").sum())
-    for k, v in extra_variants().items():                                     # each new setting alone, mean OOD AUC over folds
-        from pathnb.metrics import auc
+    for k in extra_variants():                                                # each new setting alone, mean OOD AUC over folds
         e = extra[(extra.variant == k) & (extra.split == "OOD")]
         row[f"full at {k.split(',lr=')[1]} alone"] = np.mean([auc(g.y.values, g.prob.values) for _, g in e.groupby("fold")])
     return row

@@ -214,7 +214,7 @@ def render(self:SynthTissue,
            w:int, # output width in pixels (at `mpp`)
            h:int, # output height in pixels (at `mpp`)
            mpp:float|None=None, # output resolution; default: the slide's level-0 mpp
-           fast:bool=False, # texture mode: paint cached per-compartment textures through a coarse label map (~15× faster; for very large slides)
+           fast:bool=False, # texture mode: paint cached per-compartment textures through a coarse label map (~16× faster; for very large slides)
           )->np.ndarray: # uint8 RGB, shape (h, w, 3)
     "Render the field whose top-left is level-0 pixel (x, y) as a w×h RGB image at `mpp`."
     mpp = _check_mpp(mpp, self.mpp)
