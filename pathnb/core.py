@@ -10,8 +10,9 @@ from typing import Iterable, Iterator, Any
 import numpy as np
 
 # %% auto #0
-__all__ = ['seed_everything', 'PathnbError', 'InputError', 'SlideError', 'MppError', 'WeightsError', 'get_device', 'get_logger',
-           'progress', 'atomic_path', 'atomic_write_text', 'atomic_write_bytes', 'shared_data', 'cache_dir']
+__all__ = ['seed_everything', 'PathnbError', 'InputError', 'SlideError', 'MppError', 'WeightsError', 'ModalityError',
+           'cli_errors', 'get_device', 'get_logger', 'progress', 'current_umask', 'atomic_path', 'atomic_write_text',
+           'atomic_write_bytes', 'clean_stale_tmp', 'shared_data', 'cache_dir']
 
 # %% ../nbs/00_core.ipynb #d866c8b7
 def seed_everything(seed:int=0, # seed for Python, NumPy and torch (CPU and all GPUs)
@@ -29,16 +30,28 @@ def seed_everything(seed:int=0, # seed for Python, NumPy and torch (CPU and all 
     return np.random.default_rng(seed)
 
 # %% ../nbs/00_core.ipynb #8dea7bae
+_CLI = {"active": False}  # set by the `pathnb` command: errors then give their fix in command-line terms
+
 class PathnbError(Exception):
     "Base class of pathnb errors: a message that names the file or argument, and how to fix it."
     def __init__(self, msg:str, # what went wrong
                  path=None, # the file or argument concerned
-                 fix:str|None=None, # what the user can do about it
+                 fix:str|None=None, # what the user can do about it, in Python terms
+                 cli_fix:str|None=None, # the same fix in `pathnb` command-line terms (flags, manifest columns)
                 ):
-        self.msg,self.path,self.fix = msg,path,fix
-        parts = [f"{path}: {msg}" if path is not None else msg]
-        if fix: parts.append(f"Fix: {fix}")
-        super().__init__(" ".join(parts))
+        self.msg = msg
+        self.path = path
+        self.fix = fix
+        self.cli_fix = cli_fix
+        super().__init__(self._text(False))
+
+    def _text(self, cli:bool)->str:
+        "The message, then ' — Fix: ' and the fix (the command-line one when `cli`)."
+        head = f"{self.path}: {self.msg}" if self.path is not None else self.msg
+        fix = (self.cli_fix or self.fix) if cli else self.fix
+        return f"{head} — Fix: {fix}" if fix else head
+
+    def __str__(self)->str: return self._text(_CLI["active"])
 
 class InputError(PathnbError, ValueError):
     "A bad argument or bad data passed by the caller."
@@ -51,6 +64,17 @@ class MppError(SlideError):
 
 class WeightsError(PathnbError, FileNotFoundError):
     "Model weights that cannot be found or loaded."
+
+class ModalityError(InputError):
+    "An image of the wrong kind for a step (e.g. fluorescence into an H&E-only step)."
+
+@contextlib.contextmanager
+def cli_errors():
+    "Inside this block, pathnb errors state their fix in command-line terms (used by the `pathnb` command)."
+    old = _CLI["active"]
+    _CLI["active"] = True
+    try: yield
+    finally: _CLI["active"] = old
 
 # %% ../nbs/00_core.ipynb #f5651f91
 def get_device(device:str|None="auto", # "auto", "cpu", "cuda", "cuda:1", "mps"
@@ -95,26 +119,47 @@ def progress(it:Iterable|None=None, # what to iterate over
     return tqdm(it, desc=desc, total=total, disable=disable, dynamic_ncols=True, **kwargs)
 
 # %% ../nbs/00_core.ipynb #10eeacdd
+def current_umask()->int:
+    "The process umask (read without changing it where /proc allows)."
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"): return int(line.split()[1], 8)
+    except OSError: pass
+    old = os.umask(0o022)
+    os.umask(old)
+    return old
+
+_TMP_TAG = ".pathnbtmp"  # marks pathnb's temporary files: .<name>.<host>.<pid>.<random>.pathnbtmp<suffix>
+
+def _tmp_prefix(path:Path)->str:
+    import socket
+    host = socket.gethostname().replace(".", "-") or "host"
+    return f".{path.name}.{host}.{os.getpid()}."
+
 @contextlib.contextmanager
 def atomic_path(path:str|Path, # final destination
-                suffix:str|None=None, # suffix for the temporary file (default: that of `path`, so writers that look at the extension work)
+                suffix:str|None=None, # temporary file's suffix (default: that of `path`, for writers that look at it)
                )->Iterator[Path]:
     "Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + (suffix if suffix is not None else path.suffix), dir=path.parent)
+    sfx = _TMP_TAG + (suffix if suffix is not None else path.suffix)
+    fd, tmp = tempfile.mkstemp(prefix=_tmp_prefix(path), suffix=sfx, dir=path.parent)
     os.close(fd)
     tmp = Path(tmp)
     try:
         yield tmp
         if tmp.is_file():
-            with open(tmp, "rb+") as f: os.fsync(f.fileno())
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+            os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600; a finished file follows the umask
         os.replace(tmp, path)
     finally:
-        if tmp.exists(): 
-            if tmp.is_dir():
-                import shutil; shutil.rmtree(tmp, ignore_errors=True)
-            else: tmp.unlink()
+        if tmp.is_dir():
+            import shutil
+            shutil.rmtree(tmp, ignore_errors=True)
+        elif tmp.exists():
+            tmp.unlink()
 
 # %% ../nbs/00_core.ipynb #c7de9964
 def atomic_write_text(path:str|Path, # destination
@@ -128,6 +173,37 @@ def atomic_write_bytes(path:str|Path, data:bytes):
     "Write `data` to `path` atomically."
     with atomic_path(path) as tmp: tmp.write_bytes(data)
     return Path(path)
+
+# %% ../nbs/00_core.ipynb #02908ee3
+def _pid_alive(pid:int)->bool:
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: return True
+    return True
+
+def clean_stale_tmp(folder:str|Path, # output folder of a (possibly killed) earlier run
+                    max_age_hours:float=6.0, # a temporary file older than this is stale whoever wrote it
+                   )->list[Path]: # the files removed
+    "Remove pathnb temporary files left by killed writers: this host's dead pids, or older than `max_age_hours`."
+    import socket, time, shutil
+    folder = Path(folder)
+    if not folder.is_dir(): return []
+    host = socket.gethostname().replace(".", "-") or "host"
+    now, removed = time.time(), []
+    for p in folder.glob(f".*{_TMP_TAG}*"):
+        parts = p.name.split(_TMP_TAG)[0].split(".")  # ["", name…, host, pid, random]
+        try: age_h = (now - p.lstat().st_mtime) / 3600
+        except FileNotFoundError: continue
+        try: wpid, whost = int(parts[-2]), parts[-3]
+        except (ValueError, IndexError): wpid, whost = None, None
+        dead = whost == host and wpid is not None and not _pid_alive(wpid)
+        if not (dead or age_h > max_age_hours): continue  # a live writer, maybe another shard on another machine
+        try:
+            if p.is_dir(): shutil.rmtree(p)
+            else: p.unlink()
+            removed.append(p)
+        except FileNotFoundError: pass
+    return removed
 
 # %% ../nbs/00_core.ipynb #0ed22771
 def shared_data(rel:str="", # path inside the shared data folder, e.g. "slides/CMU-1-Small-Region.svs"
