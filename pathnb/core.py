@@ -11,8 +11,8 @@ import numpy as np
 
 # %% auto #0
 __all__ = ['seed_everything', 'PathnbError', 'InputError', 'SlideError', 'MppError', 'WeightsError', 'ModalityError',
-           'cli_errors', 'get_device', 'get_logger', 'progress', 'current_umask', 'atomic_path', 'atomic_write_text',
-           'atomic_write_bytes', 'clean_stale_tmp', 'shared_data', 'cache_dir']
+           'cli_errors', 'renamed_arg', 'get_device', 'get_logger', 'progress', 'current_umask', 'atomic_path',
+           'atomic_write_text', 'atomic_write_bytes', 'clean_stale_tmp', 'shared_data', 'cache_dir']
 
 # %% ../nbs/00_core.ipynb #d866c8b7
 def seed_everything(seed:int=0, # seed for Python, NumPy and torch (CPU and all GPUs)
@@ -75,6 +75,22 @@ def cli_errors():
     _CLI["active"] = True
     try: yield
     finally: _CLI["active"] = old
+
+# %% ../nbs/00_core.ipynb #3ac127c6
+def renamed_arg(new_value, # value passed under the new name (None: not passed)
+                old_value, # value passed under the old name (None: not passed)
+                new:str, # new argument name, e.g. "slide_mpp"
+                old:str, # deprecated name, e.g. "mpp"
+                where:str, # the function or command, for the message
+               ):
+    "The value of a renamed argument; the old spelling still works for one version, with a warning naming the new one."
+    if old_value is None: return new_value
+    if new_value is not None and new_value != old_value:
+        raise InputError(f"{where}: both {new}={new_value!r} and its old name {old}={old_value!r} were given", path=old,
+                         fix=f"pass only {new}=", cli_fix=f"pass only --{new.replace('_', '-')}")
+    msg = f"{where}: `{old}` is deprecated and will be removed in the next version; use `{new}`"
+    warnings.warn(msg, FutureWarning, stacklevel=3)
+    return old_value
 
 # %% ../nbs/00_core.ipynb #f5651f91
 def get_device(device:str|None="auto", # "auto", "cpu", "cuda", "cuda:1", "mps"
