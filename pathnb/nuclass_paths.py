@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from .core import InputError, get_logger, progress, seed_everything, get_device
-from .cells import CropSpec, read_cell_crops, check_cells_in_slide
+from .cells import CropSpec, read_cell_crops, check_cells_in_slide, check_brightfield
 
 # %% auto #0
 __all__ = ['TINY_RESNET', 'MEAN', 'STD', 'make_backbone', 'FiLM', 'LocalPath', 'GlobalPath', 'class_balanced_weights',
@@ -147,21 +147,24 @@ class CellCropDataset(torch.utils.data.Dataset):
                  labels=None, # (n,) int labels (-1 or None: unlabelled)
                  tissue=None, # (n,) int tissue index (default 0)
                  augment:bool=False, # random flips / rot90
-                 seed:int=0):
+                 seed:int=0,
+                 force:bool=False, # read fluorescence slides anyway (NuClass is an H&E method)
+                ):
         self.slides, self.key, self.xy, self.spec = slides, np.asarray(slide_key), np.asarray(xy, np.float64), spec
         n = len(self.xy)
         if len(self.key) != n: raise InputError(f"{len(self.key)} slide keys for {n} cells", path="slide_key")
         miss = set(self.key.tolist()) - set(slides)
         if miss: raise InputError(f"cells refer to slides that were not given: {sorted(miss)[:5]}", path="slides")
         for k, s in slides.items():
+            check_brightfield(s, "NuClass", force)
             m = self.key == k
             if m.any(): check_cells_in_slide(self.xy[m], s.dimensions, name=f"cells of slide {k!r}")
         self.y = np.full(n, -1, np.int64) if labels is None else np.asarray(labels, np.int64)
         self.tissue = np.zeros(n, np.int64) if tissue is None else np.asarray(tissue, np.int64)
-        self.augment, self.rng = augment, np.random.default_rng(seed)
+        self.augment, self.rng, self.force = augment, np.random.default_rng(seed), force
     def __len__(self): return len(self.xy)
     def __getitem__(self, i):
-        l, c = read_cell_crops(self.slides[self.key[i]], self.xy[i], self.spec)
+        l, c = read_cell_crops(self.slides[self.key[i]], self.xy[i], self.spec, force=self.force)
         l, c = l[0], c[0]
         if self.augment:
             k, f = int(self.rng.integers(4)), bool(self.rng.integers(2))
