@@ -4,19 +4,20 @@
 
 # %% ../nbs/30_cells.ipynb #3e9783bc
 from __future__ import annotations
-import math, json, gzip, io
+import math, json, gzip, io, warnings
 from pathlib import Path
 from dataclasses import dataclass, asdict
 from typing import Iterator
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from .core import InputError, SlideError, atomic_path, atomic_write_text, get_logger, progress
+from .core import InputError, SlideError, ModalityError, renamed_arg, atomic_path, atomic_write_text, get_logger, progress
 
 # %% auto #0
 __all__ = ['XENIUM_MPP', 'NUCLASS_TYPES', 'NUCLASS_MARKERS', 'cells_anndata', 'read_alignment', 'apply_affine',
            'check_cells_in_slide', 'read_cell_table', 'read_feature_matrix', 'read_xenium', 'write_xenium',
-           'SynthCells', 'ArraySlide', 'open_cell_slide', 'CropSpec', 'read_cell_crops', 'iter_cell_crops']
+           'SynthCells', 'ArraySlide', 'check_brightfield', 'open_cell_slide', 'CropSpec', 'read_cell_crops',
+           'iter_cell_crops']
 
 # %% ../nbs/30_cells.ipynb #c1a4f882
 def cells_anndata(xy, # (n, 2) centroids in level-0 slide pixels (x, y)
@@ -395,11 +396,15 @@ class ArraySlide:
     "An in-memory RGB image with the `pathnb.slide.Slide` reading interface (level-0 = the array)."
     def __init__(self, rgb:np.ndarray, # (H, W, 3) uint8
                  mpp:float, # µm per pixel
-                 path:str="<array>"):
+                 path:str="<array>",
+                 modality:str="brightfield", # "brightfield" or "fluorescence" (an RGB rendering of one)
+                ):
         rgb = np.asarray(rgb)
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8: raise InputError(f"expected (H, W, 3) uint8, got {rgb.dtype} {rgb.shape}", path="rgb")
         if not mpp > 0: raise InputError(f"mpp must be positive, got {mpp}", path="mpp")
-        self.rgb, self.mpp, self.path = rgb, float(mpp), path
+        if modality not in ("brightfield", "fluorescence"):
+            raise InputError(f"modality must be 'brightfield' or 'fluorescence', got {modality!r}", path="modality")
+        self.rgb, self.mpp, self.path, self.modality = rgb, float(mpp), path, modality
         self.dimensions = (rgb.shape[1], rgb.shape[0])
     def read_region(self, x:int, y:int, w:int, h:int, mpp:float|None=None)->np.ndarray:
         "Output w × h pixels at `mpp` whose top-left is level-0 (x, y); white outside the image."
@@ -417,42 +422,72 @@ class ArraySlide:
     def __exit__(self, *a): pass
     def close(self): pass
 
+def check_brightfield(slide, # an open slide (or anything with `.modality` and `.path`)
+                      step:str="NuClass", # the step, for the message
+                      force:bool=False, # run anyway
+                     ):
+    "Refuse a fluorescence slide in an H&E-only step with one `ModalityError` (unless `force`)."
+    if force or (getattr(slide, "modality", None) or "brightfield") != "fluorescence":
+        return slide
+    names = list(getattr(slide, "channel_names", None) or [])
+    has = f" (channels: {', '.join(map(str, names))})" if names else ""
+    raise ModalityError(f"this is a fluorescence slide{has}; {step} learns cell types from H&E morphology and would give "
+                        "meaningless predictions on it", path=getattr(slide, "path", "slide"),
+                        fix="pass the H&E slide of this section (the one the cells were aligned to), or force=True to run anyway",
+                        cli_fix="pass the H&E slide of this section (the one the cells were aligned to), or --force to run anyway")
+
 def open_cell_slide(path:str|Path, # slide file
-                    mpp:float|None=None, # override the slide's mpp
+                    slide_mpp:float|None=None, # level-0 µm/px, overriding the file's metadata
+                    force:bool=False, # open a fluorescence slide anyway (NuClass is an H&E method)
+                    mpp:float|None=None, # deprecated spelling of `slide_mpp`
                    ):
-    "Open a slide for cell crops with `pathnb.slide.open_slide` (tifffile stand-in if that module is absent)."
-    try: from pathnb.slide import open_slide
-    except ImportError: open_slide = None
-    if open_slide is not None: return open_slide(path, mpp=mpp)
-    import tifffile
-    path = Path(path)
-    if not path.exists(): raise SlideError("slide not found", path=path)
-    with tifffile.TiffFile(path) as tf:
-        arr = tf.pages[0].asarray()
-        if mpp is None:
-            desc = tf.pages[0].description or ""
-            if "mpp=" in desc: mpp = float(desc.split("mpp=")[1].split()[0])
-            else: raise SlideError("unknown mpp", path=path, fix="pass mpp=")
-    return ArraySlide(arr[..., :3], mpp, str(path))
+    "Open an H&E slide for cell crops with `pathnb.slide.open_slide`; a fluorescence slide is refused unless `force`."
+    slide_mpp = renamed_arg(slide_mpp, mpp, "slide_mpp", "mpp", "open_cell_slide")
+    from pathnb.slide import open_slide
+    import inspect
+    if "slide_mpp" in inspect.signature(open_slide).parameters:
+        s = open_slide(path, slide_mpp=slide_mpp)
+    else:
+        s = open_slide(path, mpp=slide_mpp)
+    try:
+        return check_brightfield(s, "NuClass", force)
+    except ModalityError:
+        s.close()
+        raise
 
 # %% ../nbs/30_cells.ipynb #55cc5ce6
-@dataclass
+_CROP_MPP = 0.25
+
+@dataclass(init=False)
 class CropSpec:
     "Sizes and resolution of the per-cell local crop and context field."
-    local_px:int=224 # local crop edge, pixels at `mpp`
-    context_px:int=1024 # context field of view, in pixels at `mpp`
-    mpp:float=0.25 # µm per pixel of the local crop (and of the context field before downsizing)
-    context_out_px:int=224 # context field is delivered downsized to this edge
-    def __post_init__(self):
+    local_px:int # local crop edge, pixels at `crop_mpp`
+    context_px:int # context field of view, in pixels at `crop_mpp`
+    crop_mpp:float # µm per pixel of the local crop (and of the context field before downsizing)
+    context_out_px:int # context field is delivered downsized to this edge
+    def __init__(self, local_px:int=224, # local crop edge, pixels at `crop_mpp`
+                 context_px:int=1024, # context field of view, in pixels at `crop_mpp`
+                 crop_mpp:float=_CROP_MPP, # µm per pixel of the local crop (and of the context field before downsizing)
+                 context_out_px:int=224, # context field is delivered downsized to this edge
+                 mpp:float|None=None, # deprecated spelling of `crop_mpp`
+                ):
+        if mpp is not None:
+            crop_mpp = renamed_arg(None if crop_mpp == _CROP_MPP else crop_mpp, mpp, "crop_mpp", "mpp", "CropSpec")
+        self.local_px, self.context_px, self.crop_mpp, self.context_out_px = local_px, context_px, crop_mpp, context_out_px
         for k in ("local_px", "context_px", "context_out_px"):
             if int(getattr(self, k)) < 1: raise InputError(f"{k} must be ≥ 1, got {getattr(self, k)}", path=k)
-        if not self.mpp > 0: raise InputError(f"mpp must be positive, got {self.mpp}", path="mpp")
+        if not self.crop_mpp > 0: raise InputError(f"crop_mpp must be positive, got {self.crop_mpp}", path="crop_mpp")
     @property
-    def context_mpp(self): return self.mpp * self.context_px / self.context_out_px
+    def mpp(self)->float:
+        "Deprecated: `crop_mpp`."
+        warnings.warn("CropSpec.mpp is deprecated and will be removed in the next version; use `crop_mpp`", FutureWarning, stacklevel=2)
+        return self.crop_mpp
     @property
-    def local_um(self): return self.local_px * self.mpp
+    def context_mpp(self): return self.crop_mpp * self.context_px / self.context_out_px
     @property
-    def context_um(self): return self.context_px * self.mpp
+    def local_um(self): return self.local_px * self.crop_mpp
+    @property
+    def context_um(self): return self.context_px * self.crop_mpp
 
 def _topleft(c, edge_px, mpp, slide_mpp): # level-0 top-left of a field of `edge_px` at `mpp` centred on c
     return c - edge_px * mpp / slide_mpp / 2
@@ -461,13 +496,16 @@ def read_cell_crops(slide, # object with `.read_region(x, y, w, h, mpp)` and `.m
                     xy, # (n, 2) centroids, level-0 px
                     spec:CropSpec, # crop sizes
                     context:bool=True, # also read the context field
+                    force:bool=False, # read from a fluorescence slide anyway
                    ):
     "Local crops (n, l, l, 3) and context fields (n, c, c, 3) for a handful of cells."
+    check_brightfield(slide, "NuClass", force)
     xy = np.asarray(xy, np.float64).reshape(-1, 2)
-    loc = np.stack([slide.read_region(_topleft(x, spec.local_px, spec.mpp, slide.mpp), _topleft(y, spec.local_px, spec.mpp, slide.mpp),
-                                      spec.local_px, spec.local_px, mpp=spec.mpp) for x, y in xy])
+    m = spec.crop_mpp
+    loc = np.stack([slide.read_region(_topleft(x, spec.local_px, m, slide.mpp), _topleft(y, spec.local_px, m, slide.mpp),
+                                      spec.local_px, spec.local_px, mpp=m) for x, y in xy])
     if not context: return loc, None
-    ctx = np.stack([slide.read_region(_topleft(x, spec.context_px, spec.mpp, slide.mpp), _topleft(y, spec.context_px, spec.mpp, slide.mpp),
+    ctx = np.stack([slide.read_region(_topleft(x, spec.context_px, m, slide.mpp), _topleft(y, spec.context_px, m, slide.mpp),
                                       spec.context_out_px, spec.context_out_px, mpp=spec.context_mpp) for x, y in xy])
     return loc, ctx
 
@@ -478,12 +516,15 @@ def iter_cell_crops(slide, # slide object (see `read_cell_crops`)
                     context:bool=True, # also read context fields
                     check:bool=True, # fail when centroids fall outside the slide
                     show_progress:bool=False,
+                    force:bool=False, # read from a fluorescence slide anyway
                    )->Iterator[tuple]: # (indices, local, context) per batch
     "Stream per-cell crops in batches; memory is bounded by one batch."
     xy = np.asarray(xy, np.float64).reshape(-1, 2)
-    if getattr(slide, "mpp", None) is None: raise SlideError("slide has no mpp", path=getattr(slide, "path", "slide"), fix="open it with mpp=")
+    check_brightfield(slide, "NuClass", force)
+    if getattr(slide, "mpp", None) is None:
+        raise SlideError("slide has no mpp", path=getattr(slide, "path", "slide"), fix="open it with slide_mpp=")
     if check: check_cells_in_slide(xy, slide.dimensions)
     for s in progress(range(0, len(xy), batch_size), desc="cell crops", disable=not show_progress):
         idx = np.arange(s, min(s + batch_size, len(xy)))
-        loc, ctx = read_cell_crops(slide, xy[idx], spec, context)
+        loc, ctx = read_cell_crops(slide, xy[idx], spec, context, force=force)
         yield idx, loc, ctx
