@@ -4,15 +4,15 @@
 
 # %% ../nbs/02_slide.ipynb #3b5da1a1
 from __future__ import annotations
-import math, re, warnings, contextlib
+import math, re, warnings, contextlib, threading
 from pathlib import Path
 import numpy as np
 from PIL import Image
-from .core import PathnbError, InputError, SlideError, MppError, get_logger
+from .core import PathnbError, InputError, SlideError, MppError, get_logger, renamed_arg
 
 # %% auto #0
-__all__ = ['MPP_RANGE', 'mpp_from_power', 'resolve_mpp', 'Slide', 'open_slide', 'best_level', 'read_region',
-           'thumbnail_downsample', 'thumbnail']
+__all__ = ['MPP_RANGE', 'MODALITIES', 'mpp_from_power', 'resolve_mpp', 'dark_background', 'Slide', 'channel_index',
+           'nuclear_channel', 'open_slide', 'best_level', 'read_region', 'thumbnail_downsample', 'thumbnail']
 
 # %% ../nbs/02_slide.ipynb #015a2f14
 MPP_RANGE = (0.05, 20.0)  # plausible level-0 µm/px of a slide scan (metadata outside this is ignored)
@@ -23,24 +23,29 @@ def mpp_from_power(power:float, # objective magnification, e.g. 20 or 40
     if not power or power <= 0: raise InputError(f"objective power must be positive, got {power}", path="objective_power")
     return 10.0 / float(power)
 
-def resolve_mpp(mpp:float|None=None, # explicit override (wins)
+def resolve_mpp(slide_mpp:float|None=None, # explicit override (wins)
                 metadata_mpp:float|None=None, # value read from the file, if any
                 objective_power:float|None=None, # objective magnification from the file, if any
                 path=None, # the slide, for messages
                )->tuple[float|None, str|None]: # (mpp, source) with source "override", "metadata", "objective power" or None
     "Resolve a slide's level-0 mpp: override → plausible metadata → objective power (warns) → unknown."
-    if mpp is not None:
-        try: mpp = float(mpp)
-        except (TypeError, ValueError): raise InputError(f"mpp must be a number, got {mpp!r}", path="mpp")
-        if not (mpp > 0 and math.isfinite(mpp)): raise InputError(f"mpp must be a positive number of microns per pixel, got {mpp}", path="mpp", fix="pass e.g. mpp=0.25 for a 40× scan")
-        return mpp, "override"
+    if slide_mpp is not None:
+        try:
+            slide_mpp = float(slide_mpp)
+        except (TypeError, ValueError):
+            raise InputError(f"slide_mpp must be a number, got {slide_mpp!r}", path="slide_mpp")
+        if not (slide_mpp > 0 and math.isfinite(slide_mpp)):
+            raise InputError(f"slide_mpp must be a positive number of microns per pixel, got {slide_mpp}", path="slide_mpp",
+                             fix="pass e.g. slide_mpp=0.25 for a 40× scan", cli_fix="pass e.g. --slide-mpp 0.25 for a 40× scan")
+        return slide_mpp, "override"
     if metadata_mpp is not None:
         if MPP_RANGE[0] <= metadata_mpp <= MPP_RANGE[1]: return float(metadata_mpp), "metadata"
         msg = f"{path}: ignoring implausible resolution metadata ({metadata_mpp:.4g} µm/px; a default of 72 dpi reads as 352.8)"
         warnings.warn(msg, stacklevel=4)
     if objective_power:
         v = mpp_from_power(objective_power)
-        msg = f"{path}: no usable mpp metadata; assuming {v:g} µm/px from objective power {objective_power:g}× (pass mpp= to be exact)"
+        msg = (f"{path}: no usable mpp metadata; assuming {v:g} µm/px from objective power {objective_power:g}× "
+               "(pass slide_mpp= to be exact)")
         warnings.warn(msg, stacklevel=4)
         return v, "objective power"
     return None, None
@@ -73,10 +78,41 @@ def _paste(level_wh, x, y, w, h, fetch)->np.ndarray:
     if x1 > x0 and y1 > y0: out[y0 - y:y1 - y, x0 - x:x1 - x] = _to_rgb8(fetch(x0, y0, x1, y1))
     return out
 
+def _paste_channels(level_wh, # (width, height) of the level
+                    x:int, y:int, w:int, h:int, # the request, in level pixels
+                    fetch, # fetch(x0, y0, x1, y1) -> (y1-y0, x1-x0, k) array of the part inside the level
+                    k:int, # number of channels
+                    dtype, # the file's dtype
+                    fill, # value outside the level
+                   )->np.ndarray: # (h, w, k) in `dtype`
+    "Like `_paste`, for channel reads: the file's dtype, `fill` outside the level."
+    W, H = level_wh
+    out = np.full((h, w, k), fill, dtype)
+    x0 = max(x, 0)
+    y0 = max(y, 0)
+    x1 = min(x + w, W)
+    y1 = min(y + h, H)
+    if x1 > x0 and y1 > y0:
+        out[y0 - y:y1 - y, x0 - x:x1 - x] = fetch(x0, y0, x1, y1)
+    return out
+
+def _fill_value(dtype, # the file's dtype
+                modality:str, # "brightfield" or "fluorescence"
+               ):
+    "Channel value outside the slide: 0 (no signal) for fluorescence, white (the dtype's maximum, 1.0 for floats) for brightfield."
+    dtype = np.dtype(dtype)
+    if modality == "fluorescence":
+        return 0
+    if dtype.kind == "f":
+        return 1.0
+    return np.iinfo(dtype).max
+
 # %% ../nbs/02_slide.ipynb #96be64c4
 class _OpenSlideReader:
     "OpenSlide backend."
     backend = "openslide"
+    dtype = np.uint8
+    channel_names = ["R", "G", "B"]
     def __init__(self, path):
         import openslide
         self.path, self.os = path, openslide.OpenSlide(str(path))
@@ -90,12 +126,18 @@ class _OpenSlideReader:
         pw = p.get("openslide.objective-power") or p.get("aperio.AppMag")
         try: self.objective_power = float(pw) if pw else None
         except ValueError: self.objective_power = None
+        self.modality_hint = _tiff_modality_of(path)
     def read_level(self, level, x, y, w, h):
         d = self.level_downsamples[level]
         im = self.os.read_region((int(round(x * d)), int(round(y * d))), level, (int(w), int(h)))
         if im.mode == "RGBA" and im.getchannel("A").getextrema()[0] == 255:
             return np.asarray(im.convert("RGB"))  # fast path: fully opaque (PIL converts in C, ~3× faster than NumPy slicing)
         return _to_rgb8(np.asarray(im))
+    def read_channels(self, level, x, y, w, h, idx, fill):
+        "Channels `idx` (0 R, 1 G, 2 B) of a level window, uint8; `fill` outside the level."
+        def fetch(x0, y0, x1, y1):
+            return self.read_level(level, x0, y0, x1 - x0, y1 - y0)[..., list(idx)]
+        return _paste_channels(self.level_dimensions[level], int(x), int(y), int(w), int(h), fetch, len(idx), np.uint8, fill)
     def close(self): self.os.close()
 
 # %% ../nbs/02_slide.ipynb #08f34548
@@ -128,15 +170,27 @@ def _tifffile_log():
     try: yield msgs
     finally: lg.removeHandler(h); lg.propagate = prop
 
+_PIL_RAW = ("L", "I", "I;16", "I;16B", "I;16L", "F", "RGB", "RGBA", "LA")  # Pillow modes kept as they are (channel reads)
+
 class _ArrayReader:
     "Fallback backend over array-like levels (tifffile through zarr, or Pillow in memory)."
     def __init__(self, path):
         self.path = Path(path)
         self.properties, self.metadata_mpp, self.objective_power = {}, None, None
+        self.modality_hint = None
         if self.path.suffix.lower() in (".tif", ".tiff", ".btf", ".svs", ".ndpi", ".scn", ".qptiff", ".ome.tif") or _is_tiff(self.path):
             self._open_tiff()
         else: self._open_pillow()
         self.level_downsamples = [self.level_dimensions[0][0] / d[0] for d in self.level_dimensions]
+        arr, axes = self.levels[0]
+        self._nc = arr.shape[axes.index("C")] if "C" in axes else 1   # channel planes
+        self._ns = arr.shape[axes.index("S")] if "S" in axes else 1   # samples per pixel
+        self.dtype = np.dtype(arr.dtype)
+        if self._rgb and self._nc == 1:
+            self.channel_names = ["R", "G", "B"]
+        else:
+            n = self._nc * (self._ns - 1 if self._alpha else self._ns)
+            self.channel_names = [f"C{i}" for i in range(n)]
     def _open_tiff(self):
         import tifffile
         self.backend = "tifffile"
@@ -146,26 +200,39 @@ class _ArrayReader:
         if log: warnings.warn(f"{self.path.name}: the TIFF structure looks damaged (truncated?): {log[0]}"
                               + (f" (+{len(log) - 1} more)" if len(log) > 1 else "") + "; regions that cannot be decoded will raise SlideError")
         self.levels, self.level_dimensions = [], []
-        for lv in lvs:
+        for i, lv in enumerate(lvs):
             axes = lv.axes.upper()
             if "X" not in axes or "Y" not in axes: continue
             try:
                 import zarr
-                arr = zarr.open(lv.aszarr(), mode="r")
+                arr = zarr.open(s.aszarr(level=i), mode="r")   # the level's array (the series alone would be a multiscale group)
+                if not hasattr(arr, "shape"):
+                    raise TypeError("not an array")
             except Exception: arr = lv.asarray()
             self.levels.append((arr, axes)); self.level_dimensions.append((lv.shape[axes.index("X")], lv.shape[axes.index("Y")]))
         if not self.levels: raise ValueError(f"no image with X and Y axes (series axes {s.axes})")
         self.metadata_mpp, self.objective_power = _tiff_meta(self.tf)
         self.properties = {"tiff.axes": s.axes, "tiff.compression": str(self.tf.pages[0].compression)}
+        page = s.keyframe
+        self._rgb = page.photometric in (tifffile.PHOTOMETRIC.RGB, tifffile.PHOTOMETRIC.YCBCR, tifffile.PHOTOMETRIC.PALETTE)
+        self._alpha = bool(len(page.extrasamples)) and self._rgb
+        self.modality_hint = _tiff_modality(self.tf)
     def _open_pillow(self):
         self.backend = "pillow"
         with Image.open(self.path) as im:
             im.load()
             dpi = im.info.get("dpi")
-            a = np.asarray(im.convert("RGBA") if (im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info) else im.convert("RGB"))
-        self.levels, self.level_dimensions = [(a, "YXS")], [(a.shape[1], a.shape[0])]
+            if im.mode in _PIL_RAW and "transparency" not in im.info:
+                a = np.asarray(im)
+            elif im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info:
+                a = np.asarray(im.convert("RGBA"))
+            else:
+                a = np.asarray(im.convert("RGB"))
+        self._rgb = a.ndim == 3 and a.shape[2] in (3, 4)
+        self._alpha = a.ndim == 3 and a.shape[2] in (2, 4)
+        self.levels, self.level_dimensions = [(a, "YXS" if a.ndim == 3 else "YX")], [(a.shape[1], a.shape[0])]
         if dpi and dpi[0]: self.metadata_mpp = 25400.0 / float(dpi[0])
-        self.properties = {"pillow.dpi": str(dpi)}
+        self.properties = {"pillow.dpi": str(dpi), "pillow.mode": im.mode}
     def read_level(self, level, x, y, w, h):
         arr, axes = self.levels[level]
         def fetch(x0, y0, x1, y1):
@@ -176,6 +243,39 @@ class _ArrayReader:
             v = np.transpose(v, order)
             return v.reshape(v.shape[0], v.shape[1], -1)
         return _paste(self.level_dimensions[level], int(x), int(y), int(w), int(h), fetch)
+    def _plane_samples(self, arr, axes, c, x0, y0, x1, y1)->np.ndarray:
+        "Channel plane `c` of a level window as (h, w, samples), in the file's dtype."
+        idx = []
+        for a in axes:
+            if a == "Y":
+                idx.append(slice(y0, y1))
+            elif a == "X":
+                idx.append(slice(x0, x1))
+            elif a == "S":
+                idx.append(slice(None))
+            elif a == "C":
+                idx.append(c)
+            else:
+                idx.append(0)
+        v = np.asarray(arr[tuple(idx)])
+        kept = [a for a in axes if a in "YXS"]
+        if "S" not in kept:
+            v = v[..., None]
+            kept.append("S")
+        return np.transpose(v, [kept.index("Y"), kept.index("X"), kept.index("S")])
+    def read_channels(self, level, x, y, w, h, idx, fill):
+        "Channels `idx` (numbered over planes, then samples, alpha left out) of a level window, in the file's dtype."
+        arr, axes = self.levels[level]
+        per_plane = self._ns - 1 if self._alpha else self._ns
+        def fetch(x0, y0, x1, y1):
+            planes, out = {}, []
+            for i in idx:
+                c, s = divmod(int(i), per_plane)
+                if c not in planes:
+                    planes[c] = self._plane_samples(arr, axes, c, x0, y0, x1, y1)
+                out.append(planes[c][..., s])
+            return np.stack(out, -1)
+        return _paste_channels(self.level_dimensions[level], int(x), int(y), int(w), int(h), fetch, len(idx), self.dtype, fill)
     def close(self):
         if getattr(self, "tf", None) is not None: self.tf.close()
 
@@ -183,29 +283,354 @@ def _is_tiff(path)->bool:
     with open(path, "rb") as f: head = f.read(4)
     return head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 
+# %% ../nbs/02_slide.ipynb #a059ea7e
+MODALITIES = ("brightfield", "fluorescence")
+
+def _ome_modality(xml:str, # OME-XML text
+                 )->tuple[str|None, list[str]|None]|None: # (modality or None, channel names or None); None: not OME
+    "What OME-XML channel metadata says about the modality and channel names of the first image."
+    import xml.etree.ElementTree as ET
+    try:
+        root = ET.fromstring(xml)
+    except ET.ParseError:
+        return None
+    pixels = next((e for e in root.iter() if e.tag.split("}")[-1] == "Pixels"), None)
+    if pixels is None:
+        return None
+    chans = [e.attrib for e in pixels if e.tag.split("}")[-1] == "Channel"]
+    fluo = any(c.get("Fluor") or c.get("EmissionWavelength") or c.get("ExcitationWavelength")
+               or c.get("IlluminationType") == "Epifluorescence" or c.get("ContrastMethod") == "Fluorescence" for c in chans)
+    bright = any(c.get("IlluminationType") == "Transmitted" or c.get("ContrastMethod") == "Brightfield"
+                 or c.get("AcquisitionMode") == "BrightField" for c in chans)
+    modality = "fluorescence" if fluo else "brightfield" if bright else None
+    if modality is None and len(chans) == 1 and chans[0].get("SamplesPerPixel") == "3":
+        modality = "brightfield"   # one RGB channel
+    if modality is None and chans and all(c.get("SamplesPerPixel") == "1" for c in chans):
+        modality = "fluorescence"   # one grey plane per channel
+    names = None
+    if any(c.get("Name") for c in chans) and not (len(chans) == 1 and chans[0].get("SamplesPerPixel") == "3"):
+        names = [c.get("Name") or f"C{i}" for i, c in enumerate(chans)]
+    return modality, names
+
+def _qpi_modality(tf)->tuple[str, list[str]]|None:
+    "Modality and channel names of a PerkinElmer/Akoya QPI (qptiff) file from its page descriptions; None if not one."
+    desc = tf.pages[0].description or ""
+    if "PerkinElmer-QPI-ImageDescription" not in desc:
+        return None
+    s = tf.series[0]
+    names = []
+    for p in s.pages:
+        m = re.search(r"<Name>(.*?)</Name>", p.description or "", re.S) if p is not None and hasattr(p, "description") else None
+        names.append(m.group(1).strip() if m else f"C{len(names)}")
+    rgb = s.keyframe.samplesperpixel >= 3
+    return ("brightfield" if rgb else "fluorescence"), (None if rgb else names)
+
+def _ndpi_modality(tf)->str|None:
+    "'fluorescence' when a Hamamatsu NDPI names a fluorescence filter set, else None."
+    page = tf.pages[0]
+    if not page.is_ndpi:
+        return None
+    v = (page.ndpi_tags or {}).get("Fluorescence")
+    return "fluorescence" if isinstance(v, str) and v.strip() else None
+
+def _photometric_modality(tf)->str|None:
+    "'fluorescence' when a TIFF's pixels are separate channels rather than colour, else None."
+    import tifffile
+    s = tf.series[0]
+    page = s.keyframe
+    axes = s.axes.upper()
+    n_c = s.shape[axes.index("C")] if "C" in axes else 1
+    n_s = page.samplesperpixel
+    grey = page.photometric == tifffile.PHOTOMETRIC.MINISBLACK
+    if (grey and (n_s == 1 or n_s > 3 or n_c > 1)) or n_c > 3:
+        return "fluorescence"
+    return None
+
+def _tiff_modality(tf)->tuple[str, str, list[str]|None]|None:
+    "(modality, source, channel names) from a TIFF's metadata, trying OME-XML, qptiff, NDPI, then photometric."
+    r = None
+    try:
+        if tf.is_ome and tf.ome_metadata:
+            r = _ome_modality(tf.ome_metadata)
+            if r is not None and r[0] is not None:
+                return r[0], "ome-xml", r[1]
+        q = _qpi_modality(tf)
+        if q is not None:
+            return q[0], "qptiff", q[1]
+        if _ndpi_modality(tf):
+            return "fluorescence", "ndpi", None
+        p = _photometric_modality(tf)
+        if p is not None:
+            names = r[1] if r is not None else None
+            return p, "photometric", names
+    except Exception as e:   # metadata we cannot parse is no evidence; the thumbnail decides
+        get_logger().debug(f"modality from TIFF metadata failed: {e!r}")
+    return None
+
+def _tiff_modality_of(path)->tuple[str, str, list[str]|None]|None:
+    "`_tiff_modality` of the file at `path` when it is a TIFF, else None."
+    try:
+        if not Path(path).is_file() or not _is_tiff(path):
+            return None
+        import tifffile
+        with _tifffile_log(), tifffile.TiffFile(path) as tf:
+            return _tiff_modality(tf)
+    except Exception:
+        return None
+
+def dark_background(rgb:np.ndarray, # (h, w, 3) uint8 view of a slide (a thumbnail or border patches)
+                    level:float=48, # grey level (0-255) below which a background counts as dark
+                   )->bool:
+    "True when a view's most common intensity and its border are both near black: a fluorescence image, not brightfield."
+    g = np.asarray(rgb, np.float32).mean(-1) if rgb.ndim == 3 else np.asarray(rgb, np.float32)
+    hist = np.bincount(np.clip(g // 16, 0, 15).astype(int).ravel(), minlength=16)
+    mode = hist.argmax() * 16 + 8
+    border = np.concatenate([g[0], g[-1], g[:, 0], g[:, -1]])
+    return bool(mode < level and np.median(border) < level)
+
+def _thumbnail_view(reader)->np.ndarray:
+    "A cheap uint8 RGB view of a slide: its coarsest level (≤ 4 Mpx, subsampled to ≤ 512 px) or patches along its border."
+    lvl = len(reader.level_dimensions) - 1
+    W, H = (int(v) for v in reader.level_dimensions[lvl])
+    if W * H <= 4_000_000:
+        a = reader.read_level(lvl, 0, 0, W, H)
+        step = max(1, math.ceil(max(W, H) / 512))
+        return a[::step, ::step]
+    p = 64
+    spots = [(0, 0), (W - p, 0), (0, H - p), (W - p, H - p), (W // 2 - p // 2, 0), (W // 2 - p // 2, H - p),
+             (0, H // 2 - p // 2), (W - p, H // 2 - p // 2)]
+    return np.concatenate([reader.read_level(lvl, x, y, p, p) for x, y in spots], 1)
+
+def _detect_modality(reader)->tuple[str, str, list[str]|None]:
+    "(modality, source, channel names or None) of an opened reader: its metadata hint, else the thumbnail's background."
+    hint = getattr(reader, "modality_hint", None)
+    if hint is not None:
+        return hint
+    try:
+        view = _thumbnail_view(reader)
+    except Exception:
+        return "brightfield", "default", None
+    return ("fluorescence" if dark_background(view) else "brightfield"), "thumbnail", None
+
+# %% ../nbs/02_slide.ipynb #f71bffb7
+_WSI_SOP = "1.2.840.10008.5.1.4.1.1.77.1.6"   # VL Whole Slide Microscopy Image Storage
+_WSIDICOM_LOCK = threading.Lock()
+_NO_SPACING = ("no PixelSpacing in SharedFunctionalGroupsSequence > PixelMeasuresSequence, at the top level or in the "
+               "per-frame functional groups, and no ImagedVolumeWidth")
+
+def _is_dicom(path)->bool:
+    "A DICOM Part 10 file ('DICM' at byte 128)."
+    try:
+        with open(path, "rb") as f:
+            f.seek(128)
+            return f.read(4) == b"DICM"
+    except OSError:
+        return False
+
+def _dicom_files(path:Path)->list[Path]:
+    "The DICOM files of a slide: the file itself, or the DICOM files in a folder."
+    if path.is_dir():
+        return sorted(f for f in path.iterdir() if f.is_file() and (f.suffix.lower() == ".dcm" or _is_dicom(f)))
+    return [path]
+
+def _dicom_spacing(ds)->tuple[list[float]|None, str|None]:
+    "(row, column) pixel spacing in mm of a WSI DICOM dataset and the attribute it came from, or (None, None)."
+    def from_groups(seq):
+        for item in seq or []:
+            for pm in item.get("PixelMeasuresSequence", None) or []:
+                ps = pm.get("PixelSpacing", None)
+                if ps:
+                    return [float(v) for v in ps]
+        return None
+    ps = from_groups(ds.get("SharedFunctionalGroupsSequence", None))
+    if ps:
+        return ps, "SharedFunctionalGroupsSequence"
+    if ds.get("PixelSpacing", None):
+        return [float(v) for v in ds.PixelSpacing], "PixelSpacing"
+    ps = from_groups(list(ds.get("PerFrameFunctionalGroupsSequence", None) or [])[:1])
+    if ps:
+        return ps, "PerFrameFunctionalGroupsSequence"
+    w, cols = ds.get("ImagedVolumeWidth", None), ds.get("TotalPixelMatrixColumns", None)
+    h, rows = ds.get("ImagedVolumeHeight", None), ds.get("TotalPixelMatrixRows", None)
+    if w and cols and h and rows:
+        return [float(h) / int(rows), float(w) / int(cols)], "ImagedVolumeWidth"
+    return None, None
+
+def _dicom_head(f:Path):
+    "The header of a WSI DICOM file (pixel data left out), or None when it is not one."
+    import pydicom
+    try:
+        ds = pydicom.dcmread(f, stop_before_pixels=True)
+    except Exception:
+        return None
+    return ds if str(ds.get("SOPClassUID", "")) == _WSI_SOP else None
+
+@contextlib.contextmanager
+def _wsidicom_fixes(spacings:dict):
+    "While wsidicom opens files: read an instance without ImageType as a VOLUME, and give it the pixel spacing `spacings[uid]`."
+    from pydicom.dataelem import DataElement
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+    from pydicom.tag import Tag
+    from wsidicom.instance.dataset import WsiDataset
+    t_type, t_sop, t_uid, t_shared = Tag(0x00080008), Tag(0x00080016), Tag(0x00080018), Tag(0x52009229)
+    orig_type = WsiDataset.__dict__["is_supported_image_type"]
+    orig_sup = WsiDataset.__dict__["is_supported"]
+    def add_type(elements):
+        if isinstance(elements, dict) and t_type not in elements and str(WsiDataset.get_value(elements, t_sop)) == _WSI_SOP:
+            elements[t_type] = DataElement(t_type, "CS", ["ORIGINAL", "PRIMARY", "VOLUME", "NONE"])
+    def add_spacing(elements):
+        if not isinstance(elements, dict):
+            return
+        fix = spacings.get(str(WsiDataset.get_value(elements, t_uid)))
+        if fix is None:
+            return
+        shared, ps = fix
+        item = Dataset()
+        if shared is not None:
+            item.update(shared)
+        pm = Dataset()
+        pm.PixelSpacing = ps
+        item.PixelMeasuresSequence = Sequence([pm])
+        elements[t_shared] = DataElement(t_shared, "SQ", Sequence([item]))
+        cols = WsiDataset.get_value(elements, Tag(0x00480006))   # TotalPixelMatrixColumns
+        rows = WsiDataset.get_value(elements, Tag(0x00480007))   # TotalPixelMatrixRows
+        for tag, v in ((Tag(0x00480001), ps[1] * int(cols)), (Tag(0x00480002), ps[0] * int(rows))):   # ImagedVolumeWidth/Height
+            if WsiDataset.get_value(elements, tag) is None:
+                elements[tag] = DataElement(tag, "FL", float(v))
+    def is_supported_image_type(cls, dataset):
+        add_type(dataset)
+        return orig_type.__func__(cls, dataset)
+    def is_supported(cls, dataset):
+        add_type(dataset)
+        add_spacing(dataset)
+        return orig_sup.__func__(cls, dataset)
+    with _WSIDICOM_LOCK:
+        WsiDataset.is_supported_image_type = classmethod(is_supported_image_type)
+        WsiDataset.is_supported = classmethod(is_supported)
+        try:
+            yield
+        finally:
+            WsiDataset.is_supported_image_type = orig_type
+            WsiDataset.is_supported = orig_sup
+
+class _DicomReader:
+    "DICOM WSI backend (wsidicom): one file, or a folder holding a series."
+    backend = "wsidicom"
+    def __init__(self, path):
+        import wsidicom
+        self.path = Path(path)
+        heads = [h for h in (_dicom_head(f) for f in _dicom_files(self.path)) if h is not None]
+        if not heads:
+            raise ValueError("no VL Whole Slide Microscopy Image instance" + (" in the folder" if self.path.is_dir() else ""))
+        volumes = [h for h in heads if "ImageType" not in h or "VOLUME" in list(h.ImageType)[2:3]]
+        base = max(volumes or heads, key=lambda h: int(h.get("TotalPixelMatrixColumns", 0) or 0))
+        if any("ImageType" not in h for h in heads):
+            warnings.warn(f"{self.path.name}: DICOM instance(s) without ImageType (0008,0008) read as pyramid levels (VOLUME)")
+        spacing, self.spacing_source = _dicom_spacing(base)
+        fixes = {}
+        for h in heads:
+            ps, src = _dicom_spacing(h)
+            if src == "SharedFunctionalGroupsSequence":
+                continue
+            if ps is None:   # wsidicom needs a spacing to build the pyramid; a stand-in, in proportion to the level size
+                ps = [1.0 / int(h.TotalPixelMatrixRows), 1.0 / int(h.TotalPixelMatrixColumns)]
+            shared = list(h.get("SharedFunctionalGroupsSequence", None) or [None])[0]
+            fixes[str(h.SOPInstanceUID)] = (shared, ps)
+        files = _dicom_files(self.path)
+        with _wsidicom_fixes(fixes):
+            self.w = wsidicom.WsiDicom.open(files if self.path.is_dir() else self.path)
+        levels = list(self.w.levels)
+        self.level_dimensions = [(int(lv.size.width), int(lv.size.height)) for lv in levels]
+        self.level_downsamples = [self.level_dimensions[0][0] / d[0] for d in self.level_dimensions]
+        self.metadata_mpp = 1000.0 * float(np.mean(spacing)) if spacing else None
+        self.mpp_missing = None if spacing else _NO_SPACING
+        ops = list(base.get("OpticalPathSequence", None) or [])
+        power = ops[0].get("ObjectiveLensPower", None) if ops else None
+        self.objective_power = float(power) if power else None
+        self.properties = {"dicom.photometric": str(base.get("PhotometricInterpretation", "")),
+                           "dicom.pixel-spacing-source": str(self.spacing_source)}
+        bits = int(base.get("BitsAllocated", 8) or 8)
+        self.dtype = np.dtype(np.uint16 if bits > 8 else np.uint8)
+        self._samples = int(base.get("SamplesPerPixel", 1) or 1)
+        self._rgb = self._samples == 3
+        if self._rgb:
+            self.channel_names = ["R", "G", "B"]
+        else:
+            name = (ops[0].get("OpticalPathDescription", None) or ops[0].get("OpticalPathIdentifier", None)) if ops else None
+            self.channel_names = [str(name) if name else "C0"]
+        self.modality_hint = self._modality(base, ops)
+    def _modality(self, base, ops)->tuple[str, str, None]|None:
+        "Modality from the optical path's illumination method, else the photometric interpretation."
+        codes = set()
+        for op in ops:
+            for c in op.get("IlluminationTypeCodeSequence", None) or []:
+                codes.add(str(c.get("CodeValue", "")))
+        if "111743" in codes:   # DCM 111743: epifluorescence illumination
+            return "fluorescence", "dicom", None
+        if codes & {"111744", "111741"}:   # brightfield / transmission illumination
+            return "brightfield", "dicom", None
+        if str(base.get("PhotometricInterpretation", "")).startswith("MONOCHROME"):
+            return "fluorescence", "dicom", None
+        return None
+    def _window(self, level, x0, y0, x1, y1)->np.ndarray:
+        "A level window inside the image as (h, w, samples)."
+        a = np.asarray(self.w.read_region((int(x0), int(y0)), level, (int(x1 - x0), int(y1 - y0))))
+        return a[..., None] if a.ndim == 2 else a
+    def read_level(self, level, x, y, w, h):
+        return _paste(self.level_dimensions[level], int(x), int(y), int(w), int(h), lambda *b: self._window(level, *b))
+    def read_channels(self, level, x, y, w, h, idx, fill):
+        "Channels `idx` of a level window in the file's dtype; `fill` outside the image."
+        def fetch(x0, y0, x1, y1):
+            return self._window(level, x0, y0, x1, y1)[..., list(idx)].astype(self.dtype, copy=False)
+        return _paste_channels(self.level_dimensions[level], int(x), int(y), int(w), int(h), fetch, len(idx), self.dtype, fill)
+    def close(self):
+        self.w.close()
+
 # %% ../nbs/02_slide.ipynb #76f8bc48
 class Slide:
-    "A whole-slide image: levels, resolution and reads at a target mpp, in level-0 pixel coordinates."
-    def __init__(self, reader, path, mpp=None):
+    "A whole-slide image: levels, resolution, modality and reads at a target mpp, in level-0 pixel coordinates."
+    def __init__(self,
+                 reader, # an opened backend (`open_slide` picks it)
+                 path, # the slide, for messages
+                 slide_mpp:float|None=None, # level-0 µm/px, overriding the file's metadata
+                 modality:str|None=None, # "brightfield" or "fluorescence", overriding detection
+                ):
         self._r, self.path = reader, Path(path)
         self.backend = reader.backend
         self.level_dimensions = [tuple(int(v) for v in d) for d in reader.level_dimensions]
         self.level_downsamples = [float(d) for d in reader.level_downsamples]
         self.properties, self.objective_power, self.metadata_mpp = reader.properties, reader.objective_power, reader.metadata_mpp
-        self._mpp, self.mpp_source = resolve_mpp(mpp, reader.metadata_mpp, reader.objective_power, path=self.path.name)
+        self._mpp, self.mpp_source = resolve_mpp(slide_mpp, reader.metadata_mpp, reader.objective_power, path=self.path.name)
+        if modality is not None and modality not in MODALITIES:
+            raise InputError(f"unknown modality {modality!r}", path="modality", fix=f"use one of {list(MODALITIES)}",
+                             cli_fix=f"use one of {', '.join(MODALITIES)}")
+        found, source, names = _detect_modality(reader)
+        self.modality = modality or found
+        self.modality_source = "override" if modality else source
+        default = list(reader.channel_names)
+        self.channel_names = list(names) if names and len(names) == len(default) else default
+        self._fill = _fill_value(reader.dtype, self.modality)
 
     @property
     def dimensions(self)->tuple[int, int]: return self.level_dimensions[0]
     @property
     def level_count(self)->int: return len(self.level_dimensions)
     @property
+    def n_channels(self)->int: return len(self.channel_names)
+    @property
+    def dtype(self)->np.dtype: return np.dtype(self._r.dtype)
+    @property
     def has_mpp(self)->bool: return self._mpp is not None
     @property
     def mpp(self)->float:
         "Level-0 microns per pixel; raises `MppError` when it is unknown."
         if self._mpp is None:
-            raise MppError("resolution (microns per pixel) is unknown: no usable mpp metadata and no objective power",
-                           path=self.path, fix=f"pass it explicitly, e.g. open_slide({self.path.name!r}, mpp=0.5)")
+            missing = getattr(self._r, "mpp_missing", None)
+            why = missing or "no usable mpp metadata and no objective power"
+            raise MppError(f"resolution (microns per pixel) is unknown: {why}", path=self.path,
+                           fix=f"pass it explicitly, e.g. open_slide({self.path.name!r}, slide_mpp=0.5)",
+                           cli_fix="pass --slide-mpp 0.5 (pathnb run: an 'mpp' column in the manifest)")
         return self._mpp
     @property
     def level_mpps(self)->list[float]: return [self.mpp * d for d in self.level_downsamples]
@@ -217,31 +642,93 @@ class Slide:
         w, h = self.dimensions
         m = f"{self._mpp:.4g} µm/px ({self.mpp_source})" if self._mpp else "mpp unknown"
         pw = f", {self.objective_power:g}×" if self.objective_power else ""
-        return f"Slide({self.path.name!r}: {w}×{h} px, {self.level_count} level{'s' if self.level_count > 1 else ''}, {m}{pw}, {self.backend})"
+        ch = "" if self.channel_names == ["R", "G", "B"] else f" [{', '.join(self.channel_names)}]"
+        levels = f"{self.level_count} level{'s' if self.level_count > 1 else ''}"
+        return f"Slide({self.path.name!r}: {w}×{h} px, {levels}, {m}{pw}, {self.modality}{ch}, {self.backend})"
+
+# %% ../nbs/02_slide.ipynb #fec98c2b
+_NUCLEAR = re.compile(r"dapi|hoechst|nuc", re.I)
+
+def channel_index(self:Slide, channel:int|str, # a channel index, or a name (case-insensitive)
+                 )->int: # the channel's index
+    "Index of a channel given by index or by name; `InputError` naming the available channels otherwise."
+    names = self.channel_names
+    if isinstance(channel, (int, np.integer)) and not isinstance(channel, bool):
+        if 0 <= int(channel) < len(names):
+            return int(channel)
+        raise InputError(f"channel {int(channel)} out of range: the slide has {len(names)} channel(s) ({', '.join(names)})",
+                         path=self.path, fix=f"use an index from 0 to {len(names) - 1} or a name: {', '.join(names)}")
+    if isinstance(channel, str):
+        hits = [i for i, n in enumerate(names) if n.lower() == channel.strip().lower()]
+        if hits:
+            return hits[0]
+    raise InputError(f"no channel named {channel!r}; the channels are {', '.join(names)}", path=self.path,
+                     fix=f"use one of {names} or an index from 0 to {len(names) - 1}")
+
+def nuclear_channel(self:Slide)->int:
+    "Index of the nuclear-stain channel (DAPI, Hoechst or a name with 'nuc'); 0 with a warning when none is named so."
+    for i, n in enumerate(self.channel_names):
+        if _NUCLEAR.search(n):
+            return i
+    warnings.warn(f"{self.path.name}: no channel is named DAPI, Hoechst or nuclear ({', '.join(self.channel_names)}); "
+                  "using channel 0 as the nuclear channel", stacklevel=2)
+    return 0
+
+Slide.channel_index, Slide.nuclear_channel = channel_index, nuclear_channel
 
 # %% ../nbs/02_slide.ipynb #0910f2e6
-def open_slide(path:str|Path, # slide file (anything OpenSlide reads; TIFF, PNG, JPEG through the fallback)
-               mpp:float|None=None, # level-0 µm/px, overriding the file's metadata
+def _channel_tiff(path:Path)->bool:
+    "A TIFF holding separate channels or OME/QPI metadata, which OpenSlide would show as one RGB image: read with tifffile first."
+    try:
+        import tifffile
+        with _tifffile_log(), tifffile.TiffFile(path) as tf:
+            page = tf.pages[0]
+            rgb = page.photometric in (tifffile.PHOTOMETRIC.RGB, tifffile.PHOTOMETRIC.YCBCR)
+            return bool(tf.is_ome or page.is_qpi or not rgb or page.samplesperpixel > 4 or page.dtype != np.uint8)
+    except Exception:
+        return False
+
+def _readers(path:Path)->tuple:
+    "The backends to try for `path`, in order."
+    if path.is_dir() or path.suffix.lower() == ".dcm" or _is_dicom(path):
+        return (_DicomReader, _OpenSlideReader, _ArrayReader)
+    if _is_tiff(path) and _channel_tiff(path):
+        return (_ArrayReader, _OpenSlideReader)
+    return (_OpenSlideReader, _ArrayReader)
+
+def open_slide(path:str|Path, # slide file (anything OpenSlide reads; TIFF, PNG, JPEG through the fallback), or a DICOM folder
+               slide_mpp:float|None=None, # level-0 µm/px, overriding the file's metadata
+               modality:str|None=None, # "brightfield" or "fluorescence", overriding detection
+               mpp:float|None=None, # deprecated name of `slide_mpp` (kept for one version)
               )->Slide:
-    "Open a whole-slide image with OpenSlide, or the tifffile/Pillow fallback; fail with one clear `SlideError`."
+    "Open a whole-slide image with wsidicom (DICOM), OpenSlide, or the tifffile/Pillow fallback; fail with one clear `SlideError`."
+    slide_mpp = renamed_arg(slide_mpp, mpp, "slide_mpp", "mpp", "open_slide")
     path = Path(path)
-    if not path.exists(): raise SlideError("file not found", path=path, fix="check the path (relative paths are resolved from the working directory)")
-    if path.is_dir() and not path.suffix: raise SlideError("is a folder, not a slide file", path=path)
+    if not path.exists():
+        raise SlideError("file not found", path=path, fix="check the path (relative paths are resolved from the working directory)")
+    if path.is_dir() and not path.suffix and not _dicom_files(path):
+        raise SlideError("is a folder, not a slide file (and holds no DICOM files)", path=path,
+                         fix="pass the slide file, or a folder holding one DICOM series")
     errors = []
-    for R in (_OpenSlideReader, _ArrayReader):
+    for R in _readers(path):
         try:
             r = R(path)
-        except PathnbError: raise
+        except PathnbError:
+            raise
         except Exception as e:
-            errors.append(f"{R.__name__.strip('_').replace('Reader', '')}: {type(e).__name__}: {e}"); continue
+            errors.append(f"{R.__name__.strip('_').replace('Reader', '')}: {type(e).__name__}: {e}")
+            continue
         try:   # tifffile opens almost anything lazily: decode one pixel now, not deep inside a batch
-            if r.backend != "openslide": r.read_level(0, 0, 0, 1, 1)
+            if r.backend != "openslide":
+                r.read_level(0, 0, 0, 1, 1)
         except Exception as e:
             errors.append(f"{r.backend}: cannot decode pixels: {type(e).__name__}: {e}")
-            try: r.close()
-            except Exception: pass
+            try:
+                r.close()
+            except Exception:
+                pass
             continue
-        return Slide(r, path, mpp=mpp)
+        return Slide(r, path, slide_mpp=slide_mpp, modality=modality)
     raise SlideError("cannot open as a slide (" + "; ".join(errors) + ")", path=path,
                      fix="check that the file is a complete, supported image (convert it to a tiled pyramidal TIFF, e.g. with vips tiffsave --tile --pyramid)")
 
@@ -258,33 +745,72 @@ _BLOCK = 2048  # level pixels per side read at once
 _RESAMPLE = {"nearest": Image.Resampling.NEAREST, "bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC,
              "lanczos": Image.Resampling.LANCZOS, "box": Image.Resampling.BOX}
 
-def _read_ds(self:Slide, x:float, y:float, w:int, h:int, ds:float, resample:str="auto")->np.ndarray:
+def _resize_channels(reg:np.ndarray, # (h, w, k) in the file's dtype
+                     size:tuple[int, int], # output (w, h)
+                     rs, # a PIL resampling filter
+                     box:tuple, # source box, as for `PIL.Image.resize`
+                    )->np.ndarray: # (h, w, k) in the input's dtype
+    "Resize each channel in 32-bit float, then round and clip back to integer dtypes."
+    planes = []
+    for i in range(reg.shape[2]):
+        im = Image.fromarray(np.ascontiguousarray(reg[..., i], dtype=np.float32))
+        planes.append(np.asarray(im.resize(size, rs, box=box)))
+    out = np.stack(planes, -1)
+    if reg.dtype.kind in "ui":
+        info = np.iinfo(reg.dtype)
+        return np.clip(np.rint(out), info.min, info.max).astype(reg.dtype)
+    return out.astype(reg.dtype)
+
+def _read_ds(self:Slide, x:float, y:float, w:int, h:int, ds:float, resample:str="auto",
+             channels:list[int]|None=None, # channel indices; None: uint8 RGB
+            )->np.ndarray:
     "w×h output pixels, each covering ds×ds level-0 pixels, top-left at level-0 (x, y) (floats allowed)."
-    lvl = self.best_level(ds); d = self.level_downsamples[lvl]
+    lvl = self.best_level(ds)
+    d = self.level_downsamples[lvl]
     f = ds / d  # level pixels per output pixel
     if w * f > _BLOCK * 1.5 or h * f > _BLOCK * 1.5:   # big request: assemble from blocks
         b = max(1, int(_BLOCK / f))
-        out = np.empty((h, w, 3), np.uint8)
+        out = np.empty((h, w, 3) if channels is None else (h, w, len(channels)), np.uint8 if channels is None else self.dtype)
         for oy in range(0, h, b):
             for ox in range(0, w, b):
-                out[oy:oy + b, ox:ox + b] = _read_ds(self, x + ox * ds, y + oy * ds, min(b, w - ox), min(b, h - oy), ds, resample)
+                out[oy:oy + b, ox:ox + b] = _read_ds(self, x + ox * ds, y + oy * ds, min(b, w - ox), min(b, h - oy), ds, resample,
+                                                     channels)
         return out
+    def read(X, Y, W, H):
+        if channels is None:
+            return self._r.read_level(lvl, X, Y, W, H)
+        return self._r.read_channels(lvl, X, Y, W, H, channels, self._fill)
     fx, fy = x / d, y / d
     try:
         if abs(f - 1) < 1e-9 and fx == int(fx) and fy == int(fy):
-            return self._r.read_level(lvl, int(fx), int(fy), w, h)
+            return read(int(fx), int(fy), w, h)
         x0, y0 = math.floor(fx), math.floor(fy)
         x1, y1 = max(math.ceil(fx + w * f), x0 + 1), max(math.ceil(fy + h * f), y0 + 1)
-        reg = self._r.read_level(lvl, x0, y0, x1 - x0, y1 - y0)
+        reg = read(x0, y0, x1 - x0, y1 - y0)
     except PathnbError: raise
     except Exception as e:
         raise SlideError(f"cannot read pixels at level {lvl}, level-0 x={x:g} y={y:g} ({type(e).__name__}: {e})", path=self.path,
                          fix="the slide's image data is probably corrupt: re-export or re-scan it, or leave it out of the manifest") from None
     rs = _RESAMPLE[resample] if resample != "auto" else (Image.Resampling.BOX if f > 1 else Image.Resampling.BICUBIC)
     box = (fx - x0, fy - y0, fx - x0 + w * f, fy - y0 + h * f)
+    if channels is not None:
+        return _resize_channels(reg, (w, h), rs, box)
     return np.asarray(Image.fromarray(reg).resize((w, h), rs, box=box))
 
 Slide._read_ds = _read_ds
+
+def _channel_list(self:Slide, channels)->list[int]|None:
+    "None, or the indices of `channels` (indices or names)."
+    if channels is None:
+        return None
+    if isinstance(channels, (str, int, np.integer)):
+        raise InputError(f"channels must be a list, got {channels!r}", path="channels", fix=f"pass channels=[{channels!r}]")
+    idx = [self.channel_index(c) for c in channels]
+    if not idx:
+        raise InputError("channels is empty", path="channels", fix=f"pass channel indices or names from {self.channel_names}")
+    return idx
+
+Slide._channel_list = _channel_list
 
 # %% ../nbs/02_slide.ipynb #990295c4
 def read_region(self:Slide,
@@ -295,19 +821,21 @@ def read_region(self:Slide,
                 mpp:float|None=None, # output resolution in µm/px; default: level 0's
                 downsample:float|None=None, # alternative to `mpp`: level-0 pixels per output pixel (works without known mpp)
                 resample:str="auto", # "auto" (area when shrinking, bicubic when enlarging), "nearest", "bilinear", "bicubic", "lanczos", "box"
-               )->np.ndarray: # uint8 RGB, shape (h, w, 3)
-    "Read a w×h RGB image at `mpp` whose top-left is level-0 pixel (x, y); white outside the slide."
+                channels:list|None=None, # channel indices or names: (h, w, k) in the file's dtype; None: uint8 RGB
+               )->np.ndarray: # uint8 RGB (h, w, 3), or (h, w, len(channels)) in the file's dtype
+    "Read a w×h image at `mpp` whose top-left is level-0 pixel (x, y): RGB (white outside the slide) or the given channels."
     w, h = int(w), int(h)
     if resample != "auto" and resample not in _RESAMPLE: raise InputError(f"unknown resample {resample!r}", path="resample", fix=f"use 'auto' or one of {sorted(_RESAMPLE)}")
     if w <= 0 or h <= 0: raise InputError(f"region size must be positive, got {w}×{h}", path="w/h")
     if w * h > 2**28: raise InputError(f"region of {w}×{h} pixels is too large to return at once", path="w/h", fix="read it in tiles, or at a coarser mpp")
     if mpp is not None and downsample is not None: raise InputError("pass mpp or downsample, not both", path="mpp/downsample")
+    idx = self._channel_list(channels)
     if mpp is not None:
         if not mpp > 0: raise InputError(f"mpp must be positive, got {mpp}", path="mpp")
         ds = mpp / self.mpp
     else: ds = 1.0 if downsample is None else float(downsample)
     if not ds > 0: raise InputError(f"downsample must be positive, got {downsample}", path="downsample")
-    return self._read_ds(x, y, w, h, ds, resample)
+    return self._read_ds(x, y, w, h, ds, resample, idx)
 
 Slide.read_region = read_region
 
@@ -328,10 +856,12 @@ def thumbnail_downsample(self:Slide,
 def thumbnail(self:Slide,
               mpp:float|None=None, # thumbnail resolution in µm/px
               max_size:int|None=None, # or: longest edge in pixels (default 1024 when neither is given)
-             )->np.ndarray: # uint8 RGB
-    "The whole slide as one RGB image at `mpp` (or fitting `max_size`), covering level-0 pixels from (0, 0)."
+              channels:list|None=None, # channel indices or names: (h, w, k) in the file's dtype; None: uint8 RGB
+             )->np.ndarray: # uint8 RGB, or the channels in the file's dtype
+    "The whole slide as one image at `mpp` (or fitting `max_size`), covering level-0 pixels from (0, 0)."
     ds = self.thumbnail_downsample(mpp, max_size)
+    idx = self._channel_list(channels)
     W, H = self.dimensions
-    return self._read_ds(0, 0, max(1, math.ceil(W / ds - 1e-9)), max(1, math.ceil(H / ds - 1e-9)), ds)
+    return self._read_ds(0, 0, max(1, math.ceil(W / ds - 1e-9)), max(1, math.ceil(H / ds - 1e-9)), ds, "auto", idx)
 
 Slide.thumbnail_downsample, Slide.thumbnail = thumbnail_downsample, thumbnail
