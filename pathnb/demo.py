@@ -14,8 +14,8 @@ from .core import PathnbError, InputError, SlideError, atomic_path, atomic_write
 from .synth import write_synth_slide, SynthTissue
 
 # %% auto #0
-__all__ = ['FAST', 'STEPS', 'Report', 'run_step', 'DemoConfig', 'demo_config', 'DemoContext', 'DemoStep', 'parse_steps',
-           'run_demo', 'write_report', 'demo', 'synth']
+__all__ = ['FAST', 'FIG_DPI', 'STEPS', 'Report', 'run_step', 'DemoConfig', 'demo_config', 'DemoContext', 'DemoStep',
+           'parse_steps', 'run_demo', 'write_report', 'demo', 'synth']
 
 # %% ../nbs/95_demo.ipynb #e025cfa6
 @dataclass
@@ -45,6 +45,16 @@ class Report:
         t = df.head(self.max_rows).to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="–")
         note = f" — first {self.max_rows} of {len(df)} rows" if more else ""
         return f"<p class='tname'><b>{html.escape(name)}</b> (<a href='{html.escape(name)}.csv'>CSV</a>{note})</p>{t}"
+    def _figure(self, name, caption):
+        "A figure shown at half its pixel width, so that it stays sharp (figures are saved at 200 dpi)."
+        from PIL import Image
+        try:
+            with Image.open(Path(self.out)/name) as im:
+                width = f" width='{max(1, im.size[0] // 2)}'"
+        except OSError:
+            width = ""
+        cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
+        return f"<figure><img src='{html.escape(name)}' alt='{html.escape(caption or name)}'{width}>{cap}</figure>"
     def write(self)->Path:
         "Write `index.html` atomically; return its path."
         esc = lambda s: html.escape(s).replace("`", "\0").split("\0")
@@ -53,8 +63,10 @@ class Report:
             return "<p>" + "".join(f"<code>{b}</code>" if i % 2 else b for i, b in enumerate(bits)) + "</p>"
         parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(self.title)}</title>",
                  "<style>body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222;line-height:1.4}"
-                 "table{border-collapse:collapse;font-size:90%;margin-bottom:1em}td,th{border:1px solid #ccc;padding:2px 6px}"
-                 "img{max-width:100%;border:1px solid #eee}figure{margin:8px 0}figcaption{font-size:90%;color:#555}"
+                 "table{border-collapse:collapse;font-size:90%;margin-bottom:1em;display:block;overflow-x:auto;max-width:100%}"
+                 "td,th{border:none;border-bottom:1px solid #ddd;padding:4px 10px;text-align:right;font-variant-numeric:tabular-nums}"
+                 "th{border-bottom:2px solid #999;text-align:left}tbody tr:nth-child(odd){background:#f6f6f6}"
+                 "img{max-width:100%;height:auto;border:1px solid #eee}figure{margin:8px 0}figcaption{font-size:90%;color:#555}"
                  ".badge{font-size:60%;padding:2px 8px;border-radius:8px;margin-left:8px;vertical-align:middle;background:#ddd}"
                  ".failed{background:#c0392b;color:white}.resumed{background:#d6eaf8}.ok{background:#d5f5e3}"
                  "code{background:#f4f4f4;padding:0 3px}</style></head><body>",
@@ -67,8 +79,7 @@ class Report:
             badge = f"<span class='badge {html.escape(s['status'])}'>{html.escape(s['status'])}</span>" if s["status"] else ""
             parts.append(f"<h2 id='s{i}'>{html.escape(s['heading'])}{badge}</h2>")
             parts += [para(p) for p in s["text"].split("\n\n") if p.strip()]
-            parts += [f"<figure><img src='{html.escape(f)}' alt='{html.escape(c or f)}'>" + (f"<figcaption>{html.escape(c)}</figcaption>" if c else "") + "</figure>"
-                      for f, c in s["figures"]]
+            parts += [self._figure(f, c) for f, c in s["figures"]]
             parts += [self._table(name, df) for name, df in s["tables"].items()]
         parts.append("</body></html>")
         return atomic_write_text(Path(self.out)/"index.html", "\n".join(parts))
@@ -184,9 +195,12 @@ class DemoContext:
 # %% ../nbs/95_demo.ipynb #e2966f63
 def _bars()->bool: return os.environ.get("PATHNB_PROGRESS", "1") != "0"
 
+FIG_DPI = 200  # figures are shown at half their pixel width (100 px per inch): sharp on high-density screens, legible text
+
 def _savefig(fig, path):
     import matplotlib.pyplot as plt
-    with atomic_path(path) as tmp: fig.savefig(tmp, dpi=72, bbox_inches="tight")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=FIG_DPI, bbox_inches="tight")
     plt.close(fig)
     return Path(path).name
 
