@@ -444,11 +444,7 @@ def open_cell_slide(path:str|Path, # slide file
     "Open an H&E slide for cell crops with `pathnb.slide.open_slide`; a fluorescence slide is refused unless `force`."
     slide_mpp = renamed_arg(slide_mpp, mpp, "slide_mpp", "mpp", "open_cell_slide")
     from pathnb.slide import open_slide
-    import inspect
-    if "slide_mpp" in inspect.signature(open_slide).parameters:
-        s = open_slide(path, slide_mpp=slide_mpp)
-    else:
-        s = open_slide(path, mpp=slide_mpp)
+    s = open_slide(path, slide_mpp=slide_mpp)
     try:
         return check_brightfield(s, "NuClass", force)
     except ModalityError:

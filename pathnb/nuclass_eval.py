@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import torch
 from fastcore.script import call_parse
-from .core import InputError, WeightsError, atomic_path, get_logger, seed_everything, shared_data
+from .core import InputError, WeightsError, renamed_arg, atomic_path, get_logger, seed_everything, shared_data
 from .cells import CropSpec, ArraySlide, SynthCells, NUCLASS_MARKERS, open_cell_slide, read_cell_crops
 from .cells_labels import preprocess_cells, label_cells
 from .nuclass_paths import (LocalPath, GlobalPath, CellCropDataset, TrainConfig, TINY_RESNET, train_local, train_global,
@@ -78,14 +78,18 @@ class NuClassModel:
                 sd = {k: f.get_tensor(k) for k in f.keys()}
         except Exception as e: raise WeightsError(f"not a safetensors file ({e})", path=path) from None
         if "pathnb_nuclass" not in meta: raise WeightsError("no NuClass configuration in the file's metadata", path=path, fix="was it written by NuClassModel.save?")
-        c = json.loads(meta["pathnb_nuclass"]); c["spec"] = CropSpec(**c["spec"])
+        c = json.loads(meta["pathnb_nuclass"])
+        sp = dict(c["spec"])
+        if "mpp" in sp:   # models saved before the field was renamed
+            sp["crop_mpp"] = sp.pop("mpp")
+        c["spec"] = CropSpec(**sp)
         m = cls(**c)
         for n, mod in (("local", m.local), ("glob", m.glob), ("gate", m.gate)):
             mod.load_state_dict({k[len(n) + 1:]: v for k, v in sd.items() if k.startswith(n + ".")})
         return m
 
 # %% ../nbs/34_nuclass_eval.ipynb #2ec5a27b
-def _dataset(samples, spec, classes, label_key, mask_key, tissue_key, tissues, augment, seed=0):
+def _dataset(samples, spec, classes, label_key, mask_key, tissue_key, tissues, augment, seed=0, force=False):
     slides, keys, xy, ys, ts = {}, [], [], [], []
     ci, ti = {c: i for i, c in enumerate(classes)}, {t: i for i, t in enumerate(tissues)}
     for i, (sl, a) in enumerate(samples):
@@ -100,7 +104,8 @@ def _dataset(samples, spec, classes, label_key, mask_key, tissue_key, tissues, a
         else: ys.append(np.full(int(m.sum()), -1))
         if tissue_key is not None and tissue_key in a.obs: ts.append(np.array([ti.get(str(v), 0) for v in a.obs[tissue_key].to_numpy()[m]]))
         else: ts.append(np.zeros(int(m.sum()), np.int64))
-    return CellCropDataset(slides, np.array(keys), np.concatenate(xy), spec, np.concatenate(ys), np.concatenate(ts), augment=augment, seed=seed)
+    return CellCropDataset(slides, np.array(keys), np.concatenate(xy), spec, np.concatenate(ys), np.concatenate(ts), augment=augment, seed=seed,
+                           force=force)
 
 def fit_nuclass(train:list, # [(slide, cells AnnData), ...] training samples
                 val:list, # validation samples (gate and temperature)
@@ -114,6 +119,7 @@ def fit_nuclass(train:list, # [(slide, cells AnnData), ...] training samples
                 backbone:str="resnet10t", backbone_kwargs:dict|None=None,
                 calib_folds:int=2, # fit the temperature on out-of-fold gate outputs (0: on the gate's own fitting cells)
                 global_uses_local:bool=True, # False: Path global sees the context field only (ablation)
+                force:bool=False, # train on fluorescence slides anyway (NuClass is an H&E method)
                )->tuple: # (NuClassModel, validation outputs dict)
     "Train Path local, Path global, the gate and the temperature on a cohort."
     if not train or not val: raise InputError("need at least one training and one validation sample", path="train/val", fix="hold out a whole sample for validation")
@@ -122,10 +128,10 @@ def fit_nuclass(train:list, # [(slide, cells AnnData), ...] training samples
     tissues = sorted({str(v) for _, a in train + val for v in a.obs[tissue_key]}) if tissue_key else ["default"]
     model = NuClassModel(list(classes), spec, backbone, dict(TINY_RESNET) if backbone_kwargs is None else backbone_kwargs, tissues,
                          global_uses_local=global_uses_local)
-    ds = _dataset(train, spec, classes, label_key, mask_key, tissue_key, tissues, augment=True, seed=cfg.seed)
+    ds = _dataset(train, spec, classes, label_key, mask_key, tissue_key, tissues, augment=True, seed=cfg.seed, force=force)
     train_local(model.local, ds, cfg, class_names=classes)
     train_global(model.glob, model.local, ds, cfg, class_names=classes)
-    P = predict_paths(model.local, model.glob, _dataset(val, spec, classes, label_key, mask_key, tissue_key, tissues, False), cfg)
+    P = predict_paths(model.local, model.glob, _dataset(val, spec, classes, label_key, mask_key, tissue_key, tissues, False, force=force), cfg)
     train_gate(model.gate, P, P["y"], epochs=gate_epochs, seed=cfg.seed)
     P.update(predict_gate(model.gate, P))
     P["p_calib"] = _oof_mix(model, P, calib_folds, gate_epochs, cfg.seed) if calib_folds >= 2 else P["p_mix"]
@@ -145,9 +151,11 @@ def _oof_mix(model, P, folds, epochs, seed):
 
 def predict_nuclass(model:NuClassModel, samples:list, # [(slide, cells AnnData)]
                     label_key:str|None=None, # obs column with labels to carry along (evaluation)
-                    tissue_key:str|None=None, cfg:TrainConfig=TrainConfig())->dict:
+                    tissue_key:str|None=None, cfg:TrainConfig=TrainConfig(),
+                    force:bool=False, # predict on fluorescence slides anyway (NuClass is an H&E method)
+                   )->dict:
     "Both paths, gate and calibrated mixture for every cell of `samples`."
-    ds = _dataset(samples, model.spec, model.classes, label_key, None, tissue_key, model.tissues, False)
+    ds = _dataset(samples, model.spec, model.classes, label_key, None, tissue_key, model.tissues, False, force=force)
     P = predict_paths(model.local, model.glob, ds, cfg)
     P.update(predict_gate(model.gate, P))
     P["p_cal"] = torch.from_numpy(metrics.apply_temperature(P["p_mix"].clamp_min(1e-8).log().numpy(), model.temperature)).float()
@@ -236,9 +244,11 @@ def overlay_cam(img:np.ndarray, # (H, W, 3) uint8
     heat = (matplotlib.colormaps["jet"](cam)[..., :3] * 255)
     return np.clip((1 - alpha) * img + alpha * heat, 0, 255).astype(np.uint8)
 
-def nuclass_cams(model:NuClassModel, slide, xy, tissue=None)->dict:
+def nuclass_cams(model:NuClassModel, slide, xy, tissue=None,
+                 force:bool=False, # explain on a fluorescence slide anyway
+                )->dict:
     "Local and context crops of cells and the Grad-CAM maps of both paths."
-    loc, ctx = read_cell_crops(slide, xy, model.spec)
+    loc, ctx = read_cell_crops(slide, xy, model.spec, force=force)
     dev = next(model.local.parameters()).device  # maps are computed where the model lives (CPU or GPU)
     xl, xc = to_tensor(loc).to(dev), to_tensor(ctx).to(dev)
     t = (torch.zeros(len(xl), dtype=torch.long) if tissue is None else torch.as_tensor(tissue)).to(dev)
@@ -282,27 +292,32 @@ def nuclass_train(cells:str, # comma-separated cell .h5ad files (one per sample;
                   label_key:str="marker_label", # obs column with labels
                   mask_key:str="marker_label_confident", # obs bool column of cells to train on ("" = all)
                   tissue_key:str=None, # obs column with tissue names (FiLM)
-                  local_px:int=224, # local crop edge (px at mpp)
-                  context_px:int=1024, # context field of view (px at mpp)
+                  local_px:int=224, # local crop edge (px at crop_mpp)
+                  context_px:int=1024, # context field of view (px at crop_mpp)
                   context_out_px:int=224, # context input size of the encoder
-                  mpp:float=0.25, # crop resolution (µm/px)
+                  crop_mpp:float=0.25, # crop resolution (µm/px)
                   backbone:str="resnet10t", # timm encoder for both paths (random init)
                   tiny:bool=False, # use the tiny ResNet configuration (tests, CPU)
                   epochs:int=5, lr:float=2e-3, batch_size:int=64, num_workers:int=0, seed:int=0, device:str="auto",
                   slide_mpp:float=None, # level-0 µm/px of the slides, for files that do not record it
                   gamma:float=2.0, # uncertainty exponent of Path global's loss (0: plain CE)
                   context_only:bool=False, # Path global without the local vector (an ablation, not NuClass)
+                  force:bool=False, # train on fluorescence slides anyway (NuClass is an H&E method)
+                  mpp:float=None, # deprecated spelling of --crop-mpp
                  ):
     "Train NuClass (both paths, gate, temperature) and save it."
+    if mpp is not None:
+        crop_mpp = renamed_arg(None if crop_mpp == 0.25 else crop_mpp, mpp, "crop_mpp", "mpp", "nuclass train")
     cs, ss = _split(cells), _split(slides)
     if len(cs) != len(ss): raise InputError(f"{len(cs)} cell files but {len(ss)} slides", path="cells/slides", fix="give one slide per cell file, in the same order")
     if len(cs) < 2: raise InputError("need at least 2 samples (the last one validates)", path="cells")
     import anndata as ad
-    samples = [(open_cell_slide(s, mpp=slide_mpp), ad.read_h5ad(c)) for c, s in zip(cs, ss)]
-    spec = CropSpec(local_px, context_px, mpp, context_out_px)
+    samples = [(open_cell_slide(s, slide_mpp=slide_mpp, force=force), ad.read_h5ad(c)) for c, s in zip(cs, ss)]
+    spec = CropSpec(local_px, context_px, crop_mpp, context_out_px)
     cfg = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, num_workers=num_workers, seed=seed, device=device, gamma=gamma)
     model, _ = fit_nuclass(samples[:-1], samples[-1:], spec, label_key=label_key, mask_key=mask_key or None, tissue_key=tissue_key,
-                           cfg=cfg, backbone=backbone, backbone_kwargs=dict(TINY_RESNET) if tiny else {}, global_uses_local=not context_only)
+                           cfg=cfg, backbone=backbone, backbone_kwargs=dict(TINY_RESNET) if tiny else {}, global_uses_local=not context_only,
+                           force=force)
     model.save(out)
     return model
 
@@ -314,12 +329,15 @@ def nuclass_predict(cells:str, # cell .h5ad
                     tissue_key:str=None, # obs column with tissue names
                     batch_size:int=64, num_workers:int=0, device:str="auto",
                     slide_mpp:float=None, # level-0 µm/px of the slide, if its file does not record it
+                    force:bool=False, # predict on a fluorescence slide anyway (NuClass is an H&E method)
                    ):
     "Predict cell types for every cell and write them into the cell AnnData."
     import anndata as ad
     m = NuClassModel.load(model)
     a = ad.read_h5ad(cells)
-    P = predict_nuclass(m, [(open_cell_slide(slide, mpp=slide_mpp), a)], tissue_key=tissue_key, cfg=TrainConfig(batch_size=batch_size, num_workers=num_workers, device=device))
+    s = open_cell_slide(slide, slide_mpp=slide_mpp, force=force)
+    cfg = TrainConfig(batch_size=batch_size, num_workers=num_workers, device=device)
+    P = predict_nuclass(m, [(s, a)], tissue_key=tissue_key, cfg=cfg, force=force)
     write_predictions(a, P, m.classes)
     with atomic_path(out) as tmp: a.write_h5ad(tmp)
     return a
