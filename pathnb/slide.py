@@ -35,8 +35,9 @@ def resolve_mpp(slide_mpp:float|None=None, # explicit override (wins)
         except (TypeError, ValueError):
             raise InputError(f"slide_mpp must be a number, got {slide_mpp!r}", path="slide_mpp")
         if not (slide_mpp > 0 and math.isfinite(slide_mpp)):
-            raise InputError(f"slide_mpp must be a positive number of microns per pixel, got {slide_mpp}", path="slide_mpp",
-                             fix="pass e.g. slide_mpp=0.25 for a 40× scan", cli_fix="pass e.g. --slide-mpp 0.25 for a 40× scan")
+            raise InputError(f"slide_mpp must be a positive number of microns per pixel, got {slide_mpp}",
+                             path="slide_mpp", fix="pass e.g. slide_mpp=0.25 for a 40× scan",
+                             cli_fix="pass e.g. --slide-mpp 0.25 for a 40× scan")
         return slide_mpp, "override"
     if metadata_mpp is not None:
         if MPP_RANGE[0] <= metadata_mpp <= MPP_RANGE[1]: return float(metadata_mpp), "metadata"
@@ -99,7 +100,7 @@ def _paste_channels(level_wh, # (width, height) of the level
 def _fill_value(dtype, # the file's dtype
                 modality:str, # "brightfield" or "fluorescence"
                ):
-    "Channel value outside the slide: 0 (no signal) for fluorescence, white (the dtype's maximum, 1.0 for floats) for brightfield."
+    "Channel value outside the slide: 0 (no signal) for fluorescence, white (dtype maximum; 1.0 for floats) otherwise."
     dtype = np.dtype(dtype)
     if modality == "fluorescence":
         return 0
@@ -137,7 +138,8 @@ class _OpenSlideReader:
         "Channels `idx` (0 R, 1 G, 2 B) of a level window, uint8; `fill` outside the level."
         def fetch(x0, y0, x1, y1):
             return self.read_level(level, x0, y0, x1 - x0, y1 - y0)[..., list(idx)]
-        return _paste_channels(self.level_dimensions[level], int(x), int(y), int(w), int(h), fetch, len(idx), np.uint8, fill)
+        wh = self.level_dimensions[level]
+        return _paste_channels(wh, int(x), int(y), int(w), int(h), fetch, len(idx), np.uint8, fill)
     def close(self): self.os.close()
 
 # %% ../nbs/02_slide.ipynb #08f34548
@@ -170,7 +172,7 @@ def _tifffile_log():
     try: yield msgs
     finally: lg.removeHandler(h); lg.propagate = prop
 
-_PIL_RAW = ("L", "I", "I;16", "I;16B", "I;16L", "F", "RGB", "RGBA", "LA")  # Pillow modes kept as they are (channel reads)
+_PIL_RAW = ("L", "I", "I;16", "I;16B", "I;16L", "F", "RGB", "RGBA", "LA")  # Pillow modes kept as they are
 
 class _ArrayReader:
     "Fallback backend over array-like levels (tifffile through zarr, or Pillow in memory)."
@@ -205,7 +207,7 @@ class _ArrayReader:
             if "X" not in axes or "Y" not in axes: continue
             try:
                 import zarr
-                arr = zarr.open(s.aszarr(level=i), mode="r")   # the level's array (the series alone would be a multiscale group)
+                arr = zarr.open(s.aszarr(level=i), mode="r")   # the level's array, not the multiscale group
                 if not hasattr(arr, "shape"):
                     raise TypeError("not an array")
             except Exception: arr = lv.asarray()
@@ -214,7 +216,8 @@ class _ArrayReader:
         self.metadata_mpp, self.objective_power = _tiff_meta(self.tf)
         self.properties = {"tiff.axes": s.axes, "tiff.compression": str(self.tf.pages[0].compression)}
         page = s.keyframe
-        self._rgb = page.photometric in (tifffile.PHOTOMETRIC.RGB, tifffile.PHOTOMETRIC.YCBCR, tifffile.PHOTOMETRIC.PALETTE)
+        colour = (tifffile.PHOTOMETRIC.RGB, tifffile.PHOTOMETRIC.YCBCR, tifffile.PHOTOMETRIC.PALETTE)
+        self._rgb = page.photometric in colour
         self._alpha = bool(len(page.extrasamples)) and self._rgb
         self.modality_hint = _tiff_modality(self.tf)
     def _open_pillow(self):
@@ -275,7 +278,8 @@ class _ArrayReader:
                     planes[c] = self._plane_samples(arr, axes, c, x0, y0, x1, y1)
                 out.append(planes[c][..., s])
             return np.stack(out, -1)
-        return _paste_channels(self.level_dimensions[level], int(x), int(y), int(w), int(h), fetch, len(idx), self.dtype, fill)
+        wh = self.level_dimensions[level]
+        return _paste_channels(wh, int(x), int(y), int(w), int(h), fetch, len(idx), self.dtype, fill)
     def close(self):
         if getattr(self, "tf", None) is not None: self.tf.close()
 
@@ -299,7 +303,8 @@ def _ome_modality(xml:str, # OME-XML text
         return None
     chans = [e.attrib for e in pixels if e.tag.split("}")[-1] == "Channel"]
     fluo = any(c.get("Fluor") or c.get("EmissionWavelength") or c.get("ExcitationWavelength")
-               or c.get("IlluminationType") == "Epifluorescence" or c.get("ContrastMethod") == "Fluorescence" for c in chans)
+               or c.get("IlluminationType") == "Epifluorescence" or c.get("ContrastMethod") == "Fluorescence"
+               for c in chans)
     bright = any(c.get("IlluminationType") == "Transmitted" or c.get("ContrastMethod") == "Brightfield"
                  or c.get("AcquisitionMode") == "BrightField" for c in chans)
     modality = "fluorescence" if fluo else "brightfield" if bright else None
@@ -320,7 +325,8 @@ def _qpi_modality(tf)->tuple[str, list[str]]|None:
     s = tf.series[0]
     names = []
     for p in s.pages:
-        m = re.search(r"<Name>(.*?)</Name>", p.description or "", re.S) if p is not None and hasattr(p, "description") else None
+        desc = getattr(p, "description", None) or ""
+        m = re.search(r"<Name>(.*?)</Name>", desc, re.S)
         names.append(m.group(1).strip() if m else f"C{len(names)}")
     rgb = s.keyframe.samplesperpixel >= 3
     return ("brightfield" if rgb else "fluorescence"), (None if rgb else names)
@@ -381,7 +387,7 @@ def _tiff_modality_of(path)->tuple[str, str, list[str]|None]|None:
 def dark_background(rgb:np.ndarray, # (h, w, 3) uint8 view of a slide (a thumbnail or border patches)
                     level:float=48, # grey level (0-255) below which a background counts as dark
                    )->bool:
-    "True when a view's most common intensity and its border are both near black: a fluorescence image, not brightfield."
+    "True when a view's most common intensity and its border are both near black (fluorescence, not brightfield)."
     g = np.asarray(rgb, np.float32).mean(-1) if rgb.ndim == 3 else np.asarray(rgb, np.float32)
     hist = np.bincount(np.clip(g // 16, 0, 15).astype(int).ravel(), minlength=16)
     mode = hist.argmax() * 16 + 8
@@ -389,7 +395,7 @@ def dark_background(rgb:np.ndarray, # (h, w, 3) uint8 view of a slide (a thumbna
     return bool(mode < level and np.median(border) < level)
 
 def _thumbnail_view(reader)->np.ndarray:
-    "A cheap uint8 RGB view of a slide: its coarsest level (≤ 4 Mpx, subsampled to ≤ 512 px) or patches along its border."
+    "A cheap uint8 RGB view of a slide: its coarsest level (≤ 4 Mpx, subsampled to ≤ 512 px) or border patches."
     lvl = len(reader.level_dimensions) - 1
     W, H = (int(v) for v in reader.level_dimensions[lvl])
     if W * H <= 4_000_000:
@@ -447,7 +453,12 @@ def _dicom_spacing(ds)->tuple[list[float]|None, str|None]:
         return ps, "SharedFunctionalGroupsSequence"
     if ds.get("PixelSpacing", None):
         return [float(v) for v in ds.PixelSpacing], "PixelSpacing"
-    ps = from_groups(list(ds.get("PerFrameFunctionalGroupsSequence", None) or [])[:1])
+    per_frame = ds.get("PerFrameFunctionalGroupsSequence", None)
+    if per_frame is None and isinstance(getattr(ds, "filename", None), str):   # read only when needed: it can be large
+        import pydicom
+        tag = "PerFrameFunctionalGroupsSequence"
+        per_frame = pydicom.dcmread(ds.filename, stop_before_pixels=True, specific_tags=[tag]).get(tag)
+    ps = from_groups(list(per_frame or [])[:1])
     if ps:
         return ps, "PerFrameFunctionalGroupsSequence"
     w, cols = ds.get("ImagedVolumeWidth", None), ds.get("TotalPixelMatrixColumns", None)
@@ -456,18 +467,22 @@ def _dicom_spacing(ds)->tuple[list[float]|None, str|None]:
         return [float(h) / int(rows), float(w) / int(cols)], "ImagedVolumeWidth"
     return None, None
 
+_DICOM_HEAD_TAGS = ["SOPClassUID", "SOPInstanceUID", "ImageType", "SharedFunctionalGroupsSequence", "PixelSpacing",
+                    "TotalPixelMatrixColumns", "TotalPixelMatrixRows", "ImagedVolumeWidth", "ImagedVolumeHeight",
+                    "OpticalPathSequence", "SamplesPerPixel", "PhotometricInterpretation", "BitsAllocated"]
+
 def _dicom_head(f:Path):
     "The header of a WSI DICOM file (pixel data left out), or None when it is not one."
     import pydicom
     try:
-        ds = pydicom.dcmread(f, stop_before_pixels=True)
+        ds = pydicom.dcmread(f, stop_before_pixels=True, specific_tags=_DICOM_HEAD_TAGS)
     except Exception:
         return None
     return ds if str(ds.get("SOPClassUID", "")) == _WSI_SOP else None
 
 @contextlib.contextmanager
 def _wsidicom_fixes(spacings:dict):
-    "While wsidicom opens files: read an instance without ImageType as a VOLUME, and give it the pixel spacing `spacings[uid]`."
+    "While wsidicom opens files: an instance without ImageType is a VOLUME, and gets the pixel spacing `spacings[uid]`."
     from pydicom.dataelem import DataElement
     from pydicom.dataset import Dataset
     from pydicom.sequence import Sequence
@@ -477,7 +492,9 @@ def _wsidicom_fixes(spacings:dict):
     orig_type = WsiDataset.__dict__["is_supported_image_type"]
     orig_sup = WsiDataset.__dict__["is_supported"]
     def add_type(elements):
-        if isinstance(elements, dict) and t_type not in elements and str(WsiDataset.get_value(elements, t_sop)) == _WSI_SOP:
+        if not isinstance(elements, dict) or t_type in elements:
+            return
+        if str(WsiDataset.get_value(elements, t_sop)) == _WSI_SOP:
             elements[t_type] = DataElement(t_type, "CS", ["ORIGINAL", "PRIMARY", "VOLUME", "NONE"])
     def add_spacing(elements):
         if not isinstance(elements, dict):
@@ -495,7 +512,8 @@ def _wsidicom_fixes(spacings:dict):
         elements[t_shared] = DataElement(t_shared, "SQ", Sequence([item]))
         cols = WsiDataset.get_value(elements, Tag(0x00480006))   # TotalPixelMatrixColumns
         rows = WsiDataset.get_value(elements, Tag(0x00480007))   # TotalPixelMatrixRows
-        for tag, v in ((Tag(0x00480001), ps[1] * int(cols)), (Tag(0x00480002), ps[0] * int(rows))):   # ImagedVolumeWidth/Height
+        sizes = ((Tag(0x00480001), ps[1] * int(cols)), (Tag(0x00480002), ps[0] * int(rows)))   # ImagedVolume W/H
+        for tag, v in sizes:
             if WsiDataset.get_value(elements, tag) is None:
                 elements[tag] = DataElement(tag, "FL", float(v))
     def is_supported_image_type(cls, dataset):
@@ -522,18 +540,20 @@ class _DicomReader:
         self.path = Path(path)
         heads = [h for h in (_dicom_head(f) for f in _dicom_files(self.path)) if h is not None]
         if not heads:
-            raise ValueError("no VL Whole Slide Microscopy Image instance" + (" in the folder" if self.path.is_dir() else ""))
+            where = " in the folder" if self.path.is_dir() else ""
+            raise ValueError(f"no VL Whole Slide Microscopy Image instance{where}")
         volumes = [h for h in heads if "ImageType" not in h or "VOLUME" in list(h.ImageType)[2:3]]
         base = max(volumes or heads, key=lambda h: int(h.get("TotalPixelMatrixColumns", 0) or 0))
         if any("ImageType" not in h for h in heads):
-            warnings.warn(f"{self.path.name}: DICOM instance(s) without ImageType (0008,0008) read as pyramid levels (VOLUME)")
+            warnings.warn(f"{self.path.name}: DICOM instance(s) without ImageType (0008,0008) "
+                          "read as pyramid levels (VOLUME)")
         spacing, self.spacing_source = _dicom_spacing(base)
         fixes = {}
         for h in heads:
             ps, src = _dicom_spacing(h)
             if src == "SharedFunctionalGroupsSequence":
                 continue
-            if ps is None:   # wsidicom needs a spacing to build the pyramid; a stand-in, in proportion to the level size
+            if ps is None:   # wsidicom needs a spacing to build the pyramid: a stand-in, in proportion to the size
                 ps = [1.0 / int(h.TotalPixelMatrixRows), 1.0 / int(h.TotalPixelMatrixColumns)]
             shared = list(h.get("SharedFunctionalGroupsSequence", None) or [None])[0]
             fixes[str(h.SOPInstanceUID)] = (shared, ps)
@@ -557,7 +577,8 @@ class _DicomReader:
         if self._rgb:
             self.channel_names = ["R", "G", "B"]
         else:
-            name = (ops[0].get("OpticalPathDescription", None) or ops[0].get("OpticalPathIdentifier", None)) if ops else None
+            op = ops[0] if ops else {}
+            name = op.get("OpticalPathDescription", None) or op.get("OpticalPathIdentifier", None)
             self.channel_names = [str(name) if name else "C0"]
         self.modality_hint = self._modality(base, ops)
     def _modality(self, base, ops)->tuple[str, str, None]|None:
@@ -583,7 +604,8 @@ class _DicomReader:
         "Channels `idx` of a level window in the file's dtype; `fill` outside the image."
         def fetch(x0, y0, x1, y1):
             return self._window(level, x0, y0, x1, y1)[..., list(idx)].astype(self.dtype, copy=False)
-        return _paste_channels(self.level_dimensions[level], int(x), int(y), int(w), int(h), fetch, len(idx), self.dtype, fill)
+        wh = self.level_dimensions[level]
+        return _paste_channels(wh, int(x), int(y), int(w), int(h), fetch, len(idx), self.dtype, fill)
     def close(self):
         self.w.close()
 
@@ -601,7 +623,8 @@ class Slide:
         self.level_dimensions = [tuple(int(v) for v in d) for d in reader.level_dimensions]
         self.level_downsamples = [float(d) for d in reader.level_downsamples]
         self.properties, self.objective_power, self.metadata_mpp = reader.properties, reader.objective_power, reader.metadata_mpp
-        self._mpp, self.mpp_source = resolve_mpp(slide_mpp, reader.metadata_mpp, reader.objective_power, path=self.path.name)
+        self._mpp, self.mpp_source = resolve_mpp(slide_mpp, reader.metadata_mpp, reader.objective_power,
+                                                 path=self.path.name)
         if modality is not None and modality not in MODALITIES:
             raise InputError(f"unknown modality {modality!r}", path="modality", fix=f"use one of {list(MODALITIES)}",
                              cli_fix=f"use one of {', '.join(MODALITIES)}")
@@ -656,7 +679,8 @@ def channel_index(self:Slide, channel:int|str, # a channel index, or a name (cas
     if isinstance(channel, (int, np.integer)) and not isinstance(channel, bool):
         if 0 <= int(channel) < len(names):
             return int(channel)
-        raise InputError(f"channel {int(channel)} out of range: the slide has {len(names)} channel(s) ({', '.join(names)})",
+        msg = f"channel {int(channel)} out of range: the slide has {len(names)} channel(s) ({', '.join(names)})"
+        raise InputError(msg,
                          path=self.path, fix=f"use an index from 0 to {len(names) - 1} or a name: {', '.join(names)}")
     if isinstance(channel, str):
         hits = [i for i, n in enumerate(names) if n.lower() == channel.strip().lower()]
@@ -678,7 +702,7 @@ Slide.channel_index, Slide.nuclear_channel = channel_index, nuclear_channel
 
 # %% ../nbs/02_slide.ipynb #0910f2e6
 def _channel_tiff(path:Path)->bool:
-    "A TIFF holding separate channels or OME/QPI metadata, which OpenSlide would show as one RGB image: read with tifffile first."
+    "A TIFF with separate channels or OME/QPI metadata (OpenSlide would show one RGB image): read with tifffile first."
     try:
         import tifffile
         with _tifffile_log(), tifffile.TiffFile(path) as tf:
@@ -696,16 +720,17 @@ def _readers(path:Path)->tuple:
         return (_ArrayReader, _OpenSlideReader)
     return (_OpenSlideReader, _ArrayReader)
 
-def open_slide(path:str|Path, # slide file (anything OpenSlide reads; TIFF, PNG, JPEG through the fallback), or a DICOM folder
+def open_slide(path:str|Path, # slide file (OpenSlide formats, DICOM, TIFF, PNG, JPEG) or a folder with a DICOM series
                slide_mpp:float|None=None, # level-0 µm/px, overriding the file's metadata
                modality:str|None=None, # "brightfield" or "fluorescence", overriding detection
                mpp:float|None=None, # deprecated name of `slide_mpp` (kept for one version)
               )->Slide:
-    "Open a whole-slide image with wsidicom (DICOM), OpenSlide, or the tifffile/Pillow fallback; fail with one clear `SlideError`."
+    "Open a slide with wsidicom (DICOM), OpenSlide or the tifffile/Pillow fallback; fail with one clear `SlideError`."
     slide_mpp = renamed_arg(slide_mpp, mpp, "slide_mpp", "mpp", "open_slide")
     path = Path(path)
     if not path.exists():
-        raise SlideError("file not found", path=path, fix="check the path (relative paths are resolved from the working directory)")
+        raise SlideError("file not found", path=path,
+                         fix="check the path (relative paths are resolved from the working directory)")
     if path.is_dir() and not path.suffix and not _dicom_files(path):
         raise SlideError("is a folder, not a slide file (and holds no DICOM files)", path=path,
                          fix="pass the slide file, or a folder holding one DICOM series")
@@ -770,11 +795,14 @@ def _read_ds(self:Slide, x:float, y:float, w:int, h:int, ds:float, resample:str=
     f = ds / d  # level pixels per output pixel
     if w * f > _BLOCK * 1.5 or h * f > _BLOCK * 1.5:   # big request: assemble from blocks
         b = max(1, int(_BLOCK / f))
-        out = np.empty((h, w, 3) if channels is None else (h, w, len(channels)), np.uint8 if channels is None else self.dtype)
+        if channels is None:
+            out = np.empty((h, w, 3), np.uint8)
+        else:
+            out = np.empty((h, w, len(channels)), self.dtype)
         for oy in range(0, h, b):
             for ox in range(0, w, b):
-                out[oy:oy + b, ox:ox + b] = _read_ds(self, x + ox * ds, y + oy * ds, min(b, w - ox), min(b, h - oy), ds, resample,
-                                                     channels)
+                bw, bh = min(b, w - ox), min(b, h - oy)
+                out[oy:oy + b, ox:ox + b] = _read_ds(self, x + ox * ds, y + oy * ds, bw, bh, ds, resample, channels)
         return out
     def read(X, Y, W, H):
         if channels is None:
@@ -804,10 +832,12 @@ def _channel_list(self:Slide, channels)->list[int]|None:
     if channels is None:
         return None
     if isinstance(channels, (str, int, np.integer)):
-        raise InputError(f"channels must be a list, got {channels!r}", path="channels", fix=f"pass channels=[{channels!r}]")
+        raise InputError(f"channels must be a list, got {channels!r}", path="channels",
+                         fix=f"pass channels=[{channels!r}]")
     idx = [self.channel_index(c) for c in channels]
     if not idx:
-        raise InputError("channels is empty", path="channels", fix=f"pass channel indices or names from {self.channel_names}")
+        raise InputError("channels is empty", path="channels",
+                         fix=f"pass channel indices or names from {self.channel_names}")
     return idx
 
 Slide._channel_list = _channel_list
@@ -823,7 +853,7 @@ def read_region(self:Slide,
                 resample:str="auto", # "auto" (area when shrinking, bicubic when enlarging), "nearest", "bilinear", "bicubic", "lanczos", "box"
                 channels:list|None=None, # channel indices or names: (h, w, k) in the file's dtype; None: uint8 RGB
                )->np.ndarray: # uint8 RGB (h, w, 3), or (h, w, len(channels)) in the file's dtype
-    "Read a w×h image at `mpp` whose top-left is level-0 pixel (x, y): RGB (white outside the slide) or the given channels."
+    "Read a w×h image at `mpp` with top-left at level-0 pixel (x, y): RGB (white outside the slide) or `channels`."
     w, h = int(w), int(h)
     if resample != "auto" and resample not in _RESAMPLE: raise InputError(f"unknown resample {resample!r}", path="resample", fix=f"use 'auto' or one of {sorted(_RESAMPLE)}")
     if w <= 0 or h <= 0: raise InputError(f"region size must be positive, got {w}×{h}", path="w/h")
