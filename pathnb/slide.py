@@ -410,6 +410,14 @@ def _thumbnail_view(reader)->np.ndarray:
 def _detect_modality(reader)->tuple[str, str, list[str]|None]:
     "(modality, source, channel names or None) of an opened reader: its metadata hint, else the thumbnail's background."
     hint = getattr(reader, "modality_hint", None)
+    if hint is not None and hint[1] == "photometric":   # weakest metadata evidence: say when the image disagrees
+        try:
+            view = _thumbnail_view(reader)
+        except Exception:
+            view = None
+        if view is not None and not dark_background(view) and dark_background(255 - view):
+            warnings.warn(f"{Path(reader.path).name}: a greyscale/multi-channel TIFF is taken as fluorescence, but its "
+                          "background is white as in brightfield; pass modality='brightfield' if it is a brightfield scan")
     if hint is not None:
         return hint
     try:
