@@ -13,9 +13,9 @@ from .core import InputError, atomic_write_text
 from .slide import Slide
 
 # %% auto #0
-__all__ = ['saturation', 'otsu', 'tissue_threshold', 'pen_mask', 'remove_small', 'fill_small_holes', 'segment_tissue',
-           'mask_scores', 'TissueMask', 'detect_tissue', 'mask_polygons', 'tissue_geojson', 'save_geojson',
-           'plot_tissue']
+__all__ = ['INK_SEED', 'INK_GROW', 'saturation', 'otsu', 'tissue_threshold', 'hue', 'pen_mask', 'remove_small',
+           'fill_small_holes', 'segment_tissue', 'mask_scores', 'TissueMask', 'detect_tissue', 'mask_polygons',
+           'tissue_geojson', 'save_geojson', 'plot_tissue']
 
 # %% ../nbs/03_tissue.ipynb #87202e0b
 def saturation(rgb:np.ndarray, # uint8 RGB image
@@ -48,26 +48,73 @@ def tissue_threshold(sat:np.ndarray, # saturation image
     return min(t, max(floor, med + k * 1.4826 * mad))
 
 # %% ../nbs/03_tissue.ipynb #d07e0368
-def pen_mask(rgb:np.ndarray, # uint8 RGB thumbnail
-             sat:np.ndarray|None=None, # its saturation (computed if None)
-             min_sat:float=0.1, # only coloured pixels can be ink
-             margin:float=12.0, # G−R or G−B above this (in 0-255 units) is not H&E
-             dark:float=40.0, # mean intensity below this is black ink or an artifact
-            )->np.ndarray: # bool mask
-    "Pixels that are not H&E: green/blue ink (green above red or blue) or near-black artifacts."
-    a = rgb.astype(np.int16)   # exact integer differences, no float copy of the image
-    r, g, b = a[..., 0], a[..., 1], a[..., 2]
-    if sat is None: sat = saturation(rgb)
-    ink = (sat > min_sat) & ((g - r > margin) | (g - b > margin))
-    return ink | (((r + g + b) < 3 * dark) & (sat < 0.3))   # mean < dark; dense nuclei are dark but saturated, ink and folds are neutral
-
-# %% ../nbs/03_tissue.ipynb #4bc6fbc4
 def _odd(n): n = max(1, int(round(n))); return n if n % 2 else n + 1
 
 def _disk(r:int)->np.ndarray:
     y, x = np.mgrid[-r:r + 1, -r:r + 1]
     return x * x + y * y <= r * r + r
 
+def hue(rgb:np.ndarray, # RGB image (any real dtype)
+       )->np.ndarray: # float32 HSV hue in degrees, [0, 360)
+    "HSV hue of each pixel in degrees (0 for grey)."
+    f = np.asarray(rgb, np.float32)
+    r, g, b = f[..., 0], f[..., 1], f[..., 2]
+    mx = np.maximum(np.maximum(r, g), b)
+    c = np.maximum(mx - np.minimum(np.minimum(r, g), b), 1e-6)
+    h = np.where(mx == r, ((g - b) / c) % 6, np.where(mx == g, (b - r) / c + 2, (r - g) / c + 4))
+    return (60 * h).astype(np.float32) % 360
+
+def _hue_band(hu, sat, bands):
+    "Pixels whose hue lies in one of `bands` = ((lo, hi, min_sat), …) (lo > hi wraps through 0°) and are saturated enough."
+    out = np.zeros(hu.shape, bool)
+    for lo, hi, min_sat in bands:
+        inside = (hu >= lo) & (hu < hi) if lo < hi else (hu >= lo) | (hu < hi)
+        out |= inside & (sat > min_sat)
+    return out
+
+INK_SEED = ((70, 240, 0.2), (240, 252, 0.5), (335, 20, 0.6))   # green/teal/blue, deep blue, red: (hue from, to, min saturation)
+INK_GROW = ((60, 262, 0.08), (320, 25, 0.4))                    # ink mixed with stain or glass: where seeds may spread
+
+def pen_mask(rgb:np.ndarray, # uint8 RGB thumbnail
+             mpp:float=8.0, # its resolution, µm per pixel
+             smooth_um:float=6.0, # Gaussian smoothing before the colour tests
+             min_width_um:float=40.0, # seed regions narrower than this are not ink (marker tips are ≥ 0.2 mm)
+             grow_um:float=8.0, # rim added around the result (blurred stroke edges)
+             seed_bands:tuple=INK_SEED, # (hue from, hue to, min saturation) of clearly-ink colours
+             grow_bands:tuple=INK_GROW, # the same for ink-like colours seeds may spread through
+             grey:float=90.0, # mean intensity below this with saturation < 0.25 is black/grey ink
+             black:float=50.0, # mean intensity below this is black ink whatever its tint
+            )->np.ndarray: # bool mask
+    "Marker ink and dark artifacts: broad seeds of non-H&E colour grown through connected ink-like pixels."
+    if not (np.isscalar(mpp) and mpp > 0):
+        raise InputError(f"mpp must be a positive number of µm per pixel, got {mpp!r}", path="mpp",
+                         fix="pass the thumbnail's resolution, e.g. pen_mask(rgb, mpp=8.0)")
+    f = np.asarray(rgb, np.float32)
+    s = smooth_um / mpp
+    if s > 0.3:
+        f = ndi.gaussian_filter(f, (s, s, 0))
+    mx = f.max(-1)
+    sat = (mx - f.min(-1)) / np.maximum(mx, 1)
+    hu = hue(f)
+    mean = f.mean(-1)
+    seeds = _hue_band(hu, sat, seed_bands) | ((mean < grey) & (sat < 0.25)) | (mean < black)
+    r = int(round(min_width_um / 2 / mpp))
+    if r > 0 and seeds.any():
+        seeds = ndi.binary_opening(seeds, _disk(r))
+    if not seeds.any():
+        return seeds
+    inky = _hue_band(hu, sat, grow_bands) | (mean < grey) | seeds
+    lab, _ = ndi.label(inky, structure=np.ones((3, 3), bool))
+    keep = np.zeros(lab.max() + 1, bool)
+    keep[np.unique(lab[seeds])] = True
+    keep[0] = False
+    pm = keep[lab]
+    g = int(round(grow_um / mpp))
+    if g > 0:
+        pm = ndi.binary_dilation(pm, _disk(g))
+    return pm
+
+# %% ../nbs/03_tissue.ipynb #4bc6fbc4
 def remove_small(mask:np.ndarray, min_px:float, connectivity:int=2)->np.ndarray:
     "Drop connected components smaller than `min_px` pixels."
     if min_px <= 1 or not mask.any(): return mask
@@ -80,6 +127,16 @@ def fill_small_holes(mask:np.ndarray, max_px:float)->np.ndarray:
     holes = ndi.binary_fill_holes(mask) & ~mask
     return mask | (holes & ~remove_small(holes, max_px, connectivity=1))
 
+def _clean(m:np.ndarray, mpp:float, close_um:float, min_hole_um2:float, min_tissue_um2:float, exclude=None)->np.ndarray:
+    "µm-based clean-up shared by the brightfield and fluorescence paths: closing, small holes filled, small objects dropped."
+    r = int(round(close_um / mpp))
+    if r > 0:
+        m = ndi.binary_closing(np.pad(m, r), _disk(r))[r:-r, r:-r]
+    if exclude is not None:
+        m &= ~exclude   # the closing must not bridge back over pen
+    m = fill_small_holes(m, min_hole_um2 / mpp ** 2)
+    return remove_small(m, min_tissue_um2 / mpp ** 2)
+
 def segment_tissue(rgb:np.ndarray, # uint8 RGB thumbnail
                    mpp:float, # its resolution, µm per pixel
                    blur_um:float=24.0, # median blur width
@@ -87,27 +144,19 @@ def segment_tissue(rgb:np.ndarray, # uint8 RGB thumbnail
                    min_tissue_um2:float=20_000, # drop objects smaller than this (0.02 mm²)
                    min_hole_um2:float=1_000, # fill holes smaller than this; larger holes (lumens) stay
                    pen:bool=True, # suppress pen ink and dark artifacts
-                   pen_grow_um:float=24.0, # grow the pen mask by this much (halo)
+                   pen_grow_um:float=8.0, # rim added around detected ink (blurred stroke edges)
                    k:float=8.0, # glass threshold: median + k robust standard deviations
                   )->np.ndarray: # bool mask, same height and width as `rgb`
     "Tissue mask of an RGB thumbnail: saturation, adaptive Otsu threshold, pen removal, µm-based clean-up."
     rgb = np.asarray(rgb)
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8: raise InputError(f"expected uint8 RGB (h, w, 3), got {rgb.dtype} {rgb.shape}", path="rgb")
     if not mpp > 0: raise InputError(f"mpp must be positive, got {mpp}", path="mpp")
-    px2 = mpp * mpp
-    sat0 = saturation(rgb)
-    sat = ndi.median_filter(sat0, size=_odd(blur_um / mpp))
+    sat = ndi.median_filter(saturation(rgb), size=_odd(blur_um / mpp))
     m = sat > tissue_threshold(sat, k=k)
-    if pen:
-        pm = pen_mask(rgb, sat0)
-        pm = remove_small(pm, 4)  # isolated dark pixels are not ink
-        g = int(round(pen_grow_um / mpp))
-        if g > 0 and pm.any(): pm = ndi.binary_dilation(pm, _disk(g))
+    pm = pen_mask(rgb, mpp, grow_um=pen_grow_um) if pen else None
+    if pm is not None:
         m &= ~pm
-    r = int(round(close_um / mpp))
-    if r > 0: m = ndi.binary_closing(np.pad(m, r), _disk(r))[r:-r, r:-r]
-    m = fill_small_holes(m, min_hole_um2 / px2)
-    return remove_small(m, min_tissue_um2 / px2)
+    return _clean(m, mpp, close_um, min_hole_um2, min_tissue_um2, exclude=pm)
 
 # %% ../nbs/03_tissue.ipynb #e5672b2f
 def mask_scores(pred:np.ndarray, # predicted bool mask
