@@ -4,8 +4,8 @@
 
 # %% ../nbs/90_cli.ipynb #044cfdf0
 from __future__ import annotations
-import sys, os, importlib, traceback
-from .core import PathnbError, get_logger
+import sys, os, importlib, traceback, argparse, inspect, warnings, typing, types
+from .core import PathnbError, get_logger, cli_errors
 
 # %% auto #0
 __all__ = ['COMMANDS', 'register_command', 'main']
@@ -52,44 +52,117 @@ def _resolve(argv:list[str]):
             return name, getattr(importlib.import_module(mod), fn), argv[n:]
     return None, None, argv
 
+def _group_help(argv:list[str], group:list[str])->int:
+    "`pathnb care` or `pathnb care --help`: list that group's commands."
+    w = max(len(k) for k in group)
+    asked = argv[1:2] in ([], ["-h"], ["--help"])
+    text = (f"usage: pathnb {argv[0]} <command> [options]\n\ncommands:\n"
+            + "\n".join(f"  {k.ljust(w)}  {COMMANDS[k][1]}" for k in group)
+            + f"\n\nRun `pathnb {group[0]} --help` (etc.) for the options of a command.")
+    print(text, file=sys.stdout if asked else sys.stderr)
+    return 0 if asked else 2
+
 def main(argv:list[str]|None=None)->int:
     "Entry point of the `pathnb` console script."
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
-        print(_usage()); return 0
+        print(_usage())
+        return 0
     if argv[0] in ("--version", "version"):
-        from pathnb import __version__; print(f"pathnb {__version__}"); return 0
+        from pathnb import __version__
+        print(f"pathnb {__version__}")
+        return 0
     name, fn, rest = _resolve(argv)
     group = sorted(k for k in COMMANDS if k.split()[0] == argv[0] and " " in k)
-    if fn is None and group:  # `pathnb care` or `pathnb care --help`: show that group's commands
-        w = max(len(k) for k in group)
-        print(f"usage: pathnb {argv[0]} <command> [options]\n\ncommands:\n" + "\n".join(f"  {k.ljust(w)}  {COMMANDS[k][1]}" for k in group)
-              + f"\n\nRun `pathnb {group[0]} --help` (etc.) for the options of a command.", file=sys.stdout if argv[1:2] in ([], ["-h"], ["--help"]) else sys.stderr)
-        return 0 if argv[1:2] in ([], ["-h"], ["--help"]) else 2
+    if fn is None and group:
+        return _group_help(argv, group)
     if fn is None:
-        print(f"pathnb: unknown command {' '.join(argv[:2])!r}\n\n{_usage()}", file=sys.stderr); return 2
-    try:
-        _call(fn, name, rest)
-        return 0
-    except SystemExit as e:
-        return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    except PathnbError as e:
-        if os.environ.get("PATHNB_DEBUG"): traceback.print_exc()
-        print(f"pathnb {name}: error: {e}", file=sys.stderr); return 2
-    except KeyboardInterrupt:
-        print(f"pathnb {name}: interrupted", file=sys.stderr); return 130
+        print(f"pathnb: unknown command {' '.join(argv[:2])!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    with cli_errors(), warnings.catch_warnings():
+        warnings.showwarning = _warning_line(name)
+        try:
+            _call(fn, name, rest)
+            return 0
+        except SystemExit as e:
+            return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        except PathnbError as e:
+            if os.environ.get("PATHNB_DEBUG"):
+                traceback.print_exc()
+            print(f"pathnb {name}: error: {e}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print(f"pathnb {name}: interrupted", file=sys.stderr)
+            return 130
+
+def _warning_line(name:str):
+    "A `warnings.showwarning` that prints one line, `pathnb NAME: warning: …`, instead of file and source line."
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"pathnb {name}: warning: {message}", file=file or sys.stderr)
+    return show
+
+# %% ../nbs/90_cli.ipynb #0d5467ec
+def _flag(name:str)->str:
+    "The command-line spelling of a parameter: `--tile-px` for `tile_px`."
+    return "--" + name.replace("_", "-")
+
+def _hyphenate(rest:list[str])->list[str]:
+    "Spell every `--option` with hyphens (`--tile_px=3` → `--tile-px=3`), so both spellings parse."
+    out = []
+    for i, a in enumerate(rest):
+        if a == "--":   # everything after `--` is a value
+            return out + rest[i:]
+        if a.startswith("--") and len(a) > 2:
+            key, eq, val = a[2:].partition("=")
+            a = _flag(key) + eq + val
+        out.append(a)
+    return out
+
+def _value_type(anno):
+    "The converter argparse should apply for annotation `anno` (`float|None` → float; none for plain strings)."
+    if anno is inspect.Parameter.empty or anno is None:
+        return None
+    if typing.get_origin(anno) in (typing.Union, types.UnionType):
+        kinds = [a for a in typing.get_args(anno) if a is not type(None)]
+        return _value_type(kinds[0]) if kinds else None
+    return anno
+
+class _Formatter(argparse.HelpFormatter):
+    "argparse's help layout at the terminal's width (100 columns without one), never breaking a `--flag-name`."
+    def __init__(self, prog):
+        import shutil
+        super().__init__(prog, max_help_position=36, width=min(120, shutil.get_terminal_size((100, 30)).columns))
+
+    def _split_lines(self, text, width):
+        import textwrap
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
+
+def _parser(fn, name:str)->argparse.ArgumentParser:
+    "A parser for a command function: hyphenated options from its parameters, help from their inline comments."
+    from fastcore.docments import docments
+    f = getattr(fn, "__wrapped__", fn)
+    p = argparse.ArgumentParser(prog=f"pathnb {name}", description=f.__doc__, formatter_class=_Formatter, allow_abbrev=False)
+    for k, v in docments(f, full=True, returns=False, eval_str=True).items():
+        h = (v.docment or "").replace("%", "%%")
+        d = v.default
+        if v.anno is bool and d is True:
+            p.add_argument(_flag(k), dest=k, action=argparse.BooleanOptionalAction, default=True,
+                           help=f"{h} (default: on; {_flag('no_' + k)} turns it off)")
+        elif v.anno is bool:
+            p.add_argument(_flag(k), dest=k, action="store_true", help=h)
+        elif d is inspect.Parameter.empty:
+            p.add_argument(k, type=_value_type(v.anno), help=h)
+        else:
+            p.add_argument(_flag(k), dest=k, type=_value_type(v.anno), default=d,
+                           help=h if d is None else f"{h} (default: {d})")
+    return p
 
 def _parse(fn, name, rest)->dict:
-    "Parse `rest` with the function's own `call_parse` parser; options may be spelt --tile-px or --tile_px."
-    from fastcore.script import anno_parser
-    f = getattr(fn, "__wrapped__", fn)
-    rest = [("--" + a[2:].split("=", 1)[0].replace("-", "_") + ("=" + a.split("=", 1)[1] if "=" in a else "")) if a.startswith("--") and len(a) > 2 else a for a in rest]
-    args = vars(anno_parser(f, prog=f"pathnb {name}").parse_args(rest))
-    args.pop("xtra", None); args.pop("pdb", None)
-    return args
+    "Parse `rest` (options spelt `--tile-px` or `--tile_px`) into the keyword arguments of the command function."
+    return vars(_parser(fn, name).parse_args(_hyphenate(rest)))
 
 def _call(fn, name, rest):
-    "Parse `rest` with the function's own `call_parse` parser and call it."
+    "Parse `rest` and call the command function."
     return getattr(fn, "__wrapped__", fn)(**_parse(fn, name, rest))
 
 def _console():

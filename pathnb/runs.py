@@ -4,113 +4,208 @@
 
 # %% ../nbs/08_runs.ipynb #dda8ae99
 from __future__ import annotations
-import time, traceback, re, json
+import time, traceback, re, json, os, textwrap, warnings
 from pathlib import Path
 import numpy as np
 import pandas as pd
 from fastcore.script import call_parse
-from .core import PathnbError, InputError, SlideError, atomic_path, atomic_write_text, progress, get_logger
+from . import core
+from .core import (PathnbError, InputError, SlideError, ModalityError, atomic_path, atomic_write_text, progress,
+                         get_logger, renamed_arg, clean_stale_tmp)
 from .slide import open_slide
 from .tissue import detect_tissue
 from .tiling import tile_slide
-from .containers import tiles_to_adata, write_adata, feature_key
+from .containers import tiles_to_adata, write_adata, feature_key, read_adata
 
 # %% auto #0
-__all__ = ['read_manifest', 'parse_shard', 'shard_of', 'process_slide', 'run_manifest', 'tile', 'run', 'embed']
+__all__ = ['read_manifest', 'parse_shard', 'shard_of', 'slurm_shard', 'process_slide', 'run_manifest', 'tile', 'run', 'embed']
 
 # %% ../nbs/08_runs.ipynb #b548ba0f
 def read_manifest(path:str|Path, # CSV file with a `slide` (or `path`) column
                  )->pd.DataFrame:
-    "Read a slide manifest; resolve paths; check ids are unique."
+    "Read a slide manifest; resolve paths; check ids are unique; the slide's µm/px goes in column `mpp`."
     path = Path(path)
-    if not path.exists(): raise InputError("manifest not found", path=path, fix="pass the path of a CSV with a 'slide' column")
+    if not path.exists():
+        raise InputError("manifest not found", path=path, fix="pass the path of a CSV with a 'slide' column")
     df = pd.read_csv(path)
     col = "slide" if "slide" in df.columns else "path" if "path" in df.columns else None
-    if col is None: raise InputError(f"manifest needs a 'slide' column (has {list(df.columns)})", path=path, fix="name the column of slide paths 'slide'")
+    if col is None:
+        raise InputError(f"manifest needs a 'slide' column (has {list(df.columns)})", path=path,
+                         fix="name the column of slide paths 'slide'")
     df = df.rename(columns={col: "slide"})
+    if "slide_mpp" in df.columns and "mpp" in df.columns:
+        raise InputError("manifest has both an 'mpp' and a 'slide_mpp' column", path=path,
+                         fix="keep one column with the slides' level-0 µm/px")
+    df = df.rename(columns={"slide_mpp": "mpp"})
     df["slide"] = [str(p if Path(p).is_absolute() else (path.parent/p)) for p in df["slide"].astype(str)]
-    if "slide_id" not in df.columns: df["slide_id"] = [Path(p).stem for p in df["slide"]]
+    if "slide_id" not in df.columns:
+        df["slide_id"] = [Path(p).stem for p in df["slide"]]
     df["slide_id"] = df["slide_id"].astype(str)
     dup = df["slide_id"][df["slide_id"].duplicated()].unique()
-    if len(dup): raise InputError(f"duplicate slide ids {list(dup)[:5]}", path=path, fix="add a unique 'slide_id' column")
-    if "mpp" in df.columns: df["mpp"] = pd.to_numeric(df["mpp"], errors="coerce")
+    if len(dup):
+        raise InputError(f"duplicate slide ids {list(dup)[:5]}", path=path, fix="add a unique 'slide_id' column")
+    if "mpp" in df.columns:
+        df["mpp"] = pd.to_numeric(df["mpp"], errors="coerce")
     return df.reset_index(drop=True)
 
 # %% ../nbs/08_runs.ipynb #ceba0f04
-def parse_shard(shard:str|tuple|None)->tuple[int, int]|None:
-    "Parse 'i/n' (0 ≤ i < n) into (i, n)."
-    if shard is None or shard == "": return None
+def parse_shard(shard:str|tuple|None, # "i/n", (i, n), or None / "" / "all" for every slide
+               )->tuple[int, int]|None:
+    "Parse 'i/n' (0 ≤ i < n) into (i, n); None when every slide is wanted."
+    if shard is None:
+        return None
     if isinstance(shard, str):
+        if shard.strip().lower() in ("", "all"):
+            return None
         m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", shard)
-        if not m: raise InputError(f"bad shard {shard!r}", path="--shard", fix="write it as i/n, e.g. 0/4 for the first of 4 machines")
+        if not m:
+            raise InputError(f"bad shard {shard!r}", path="shard",
+                             fix="write it as 'i/n', e.g. '0/4' for the first of 4 machines",
+                             cli_fix="write it as --shard i/n, e.g. --shard 0/4 for the first of 4 machines")
         shard = int(m.group(1)), int(m.group(2))
     i, n = shard
-    if not (n >= 1 and 0 <= i < n): raise InputError(f"shard {i}/{n} out of range", path="--shard", fix="use 0 ≤ i < n")
-    return i, n
+    if not (n >= 1 and 0 <= i < n):
+        raise InputError(f"shard {i}/{n} out of range", path="shard", fix="use 0 ≤ i < n",
+                         cli_fix="use --shard i/n with 0 ≤ i < n")
+    return int(i), int(n)
 
-def shard_of(df:pd.DataFrame, shard:str|tuple|None)->pd.DataFrame:
+def shard_of(df:pd.DataFrame, # a manifest
+             shard:str|tuple|None, # "i/n"; None: all rows
+            )->pd.DataFrame:
     "The rows of `df` that belong to `shard` ('i/n')."
     s = parse_shard(shard)
     return df if s is None else df.iloc[s[0]::s[1]]
 
+# %% ../nbs/08_runs.ipynb #bee8e82d
+def slurm_shard(env:dict|None=None, # environment to read (default: `os.environ`)
+               )->str|None:
+    "This task's 'i/n' in a SLURM job array, from SLURM_ARRAY_TASK_ID and _COUNT; None outside an array."
+    env = os.environ if env is None else env
+    tid, count = env.get("SLURM_ARRAY_TASK_ID"), env.get("SLURM_ARRAY_TASK_COUNT")
+    if not tid or not count:
+        return None
+    try:
+        lo, step = int(env.get("SLURM_ARRAY_TASK_MIN") or 0), int(env.get("SLURM_ARRAY_TASK_STEP") or 1)
+        i, n = (int(tid) - lo) // max(step, 1), int(count)
+    except ValueError:
+        i, n = -1, 0
+    if not 0 <= i < n:
+        raise InputError(f"cannot number this task from SLURM_ARRAY_TASK_ID={tid}, _COUNT={count}, _MIN="
+                         f"{env.get('SLURM_ARRAY_TASK_MIN')}, _STEP={env.get('SLURM_ARRAY_TASK_STEP')}", path="shard",
+                         fix="pass shard='i/n' explicitly", cli_fix="pass --shard $SLURM_ARRAY_TASK_ID/N explicitly, "
+                         "with ids 0 to N-1 (sbatch --array=0-N-1)")
+    return f"{i}/{n}"
+
 # %% ../nbs/08_runs.ipynb #eefd4d54
+def _flag(name:str)->str:
+    "The command-line spelling of an argument name: `--slide-mpp` for `slide_mpp`."
+    return "--" + name.replace("_", "-")
+
+def _renamed(new_value, old_value, new:str, old:str, where:str):
+    "`renamed_arg`; under the `pathnb` command the warning names the command-line flags."
+    if not core._CLI["active"] or old_value is None:
+        return renamed_arg(new_value, old_value, new, old, where)
+    if new_value is not None and new_value != old_value:
+        raise InputError(f"both {_flag(new)} {new_value} and its old name {_flag(old)} {old_value} were given",
+                         path=_flag(old), fix=f"pass only {new}=", cli_fix=f"pass only {_flag(new)}")
+    warnings.warn(f"{_flag(old)} is deprecated and will be removed in the next version; use {_flag(new)}",
+                  FutureWarning)
+    return old_value
+
+def _py(v):
+    "A plain Python value for summaries and logs: np.int64(3) → 3, np.float32(0.5) → 0.5, NaN → None."
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and v != v:
+        return None
+    return v
+
+def _empty_reason(tm, tile_px:int, min_tissue:float, channel)->str:
+    "Why a slide gave no tiles, with the fix (in command-line terms under the `pathnb` command)."
+    found = f"tissue found: {_py(tm.area_mm2):.3g} mm²"
+    e = InputError(f"no tiles ({found}; a tile needs {min_tissue:g} of its {tile_px} px square on tissue)",
+                   fix="check the overview PNG; lower min_tissue or tile_px" + ("" if channel is not None else
+                       ", or for fluorescence pass channel= (the channel that shows tissue)"),
+                   cli_fix="check the overview PNG; lower --min-tissue or --tile-px" + ("" if channel is not None else
+                           ", or for fluorescence pass --channel (the channel that shows tissue)"))
+    return str(e)
+
 def process_slide(path:str|Path, # slide file
                   out_dir:str|Path, # where `<slide_id>.h5ad` is written
                   slide_id:str|None=None, # default: file name without extension
-                  mpp:float|None=None, # level-0 µm/px override for slides without metadata
+                  slide_mpp:float|None=None, # the slide's own level-0 µm/px, overriding its metadata
                   tile_mpp:float|None=0.5, # target µm/px of the tiles
                   magnification:float|None=None, # or: target magnification (e.g. 20) instead of tile_mpp
                   tile_px:int=224, # tile edge at the target resolution
                   stride_px:int|None=None, # step between tiles (default: tile_px)
                   min_tissue:float=0.5, # minimum tissue fraction of a kept tile
+                  channel:str|int|None=None, # fluorescence: the channel (name or index) that shows tissue
                   embed=None, # optional function (slide, tiles) -> features
                   encoder:str|None=None, # encoder name for the features' key
                   overview:bool=True, # also write `<slide_id>.png` (tissue and tiles on the thumbnail)
                   obs:dict|None=None, # extra slide-level facts stored in uns["slide"]["meta"]
+                  mpp:float|None=None, # deprecated spelling of `slide_mpp`
                  )->dict:
-    "Tile (and optionally embed) one slide into `out_dir/<slide_id>.h5ad`; return a summary dict."
+    "Tile (and optionally embed) one slide into `out_dir/<slide_id>.h5ad`; return a summary of plain values."
+    slide_mpp = _renamed(slide_mpp, mpp, "slide_mpp", "mpp", "process_slide")
     t0 = time.time()
     path, out_dir = Path(path), Path(out_dir)
     slide_id = slide_id or path.stem
-    with open_slide(path, mpp=mpp) as slide:
-        tm = detect_tissue(slide)
-        tiles = tile_slide(slide, mpp=None if magnification else tile_mpp, magnification=magnification,
+    with open_slide(path, slide_mpp=slide_mpp) as slide:
+        tm = detect_tissue(slide) if channel is None else detect_tissue(slide, channel=channel)
+        tiles = tile_slide(slide, tile_mpp=None if magnification else tile_mpp, magnification=magnification,
                            tile_px=tile_px, stride_px=stride_px, min_tissue=min_tissue, tissue=tm)
         feats = None
         if embed is not None and len(tiles):
-            if not encoder: raise InputError("features need an encoder name", path="encoder")
+            if not encoder:
+                raise InputError("features need an encoder name", path="encoder")
             feats = embed(slide, tiles)
         adata = tiles_to_adata(tiles, features=feats, encoder=encoder if feats is not None else None)
         adata.uns["slide"]["slide_id"] = slide_id
-        if obs: adata.uns["slide"]["meta"] = {k: (None if pd.isna(v) else v) for k, v in obs.items()}
-        if overview: _overview(slide, tm, tiles, out_dir/f"{slide_id}.png")
-        res = dict(slide_id=slide_id, n_tiles=len(tiles), tissue_mm2=round(tm.area_mm2, 4), slide_mpp=slide.mpp,
-                   level0_tile_px=round(tiles.spec.tile_px0, 3))
+        if obs:
+            adata.uns["slide"]["meta"] = {k: _py(v) for k, v in obs.items()}
+        if overview:
+            _overview(slide, tm, tiles, out_dir/f"{slide_id}.png")
+        res = dict(slide_id=slide_id, n_tiles=len(tiles), tissue_mm2=round(_py(tm.area_mm2), 4),
+                   slide_mpp=_py(slide.mpp), level0_tile_px=round(_py(tiles.spec.tile_px0), 3), empty="")
+        if not len(tiles):
+            res["empty"] = _empty_reason(tm, tiles.spec.tile_px, min_tissue, channel)
+            warnings.warn(f"{slide_id}: {res['empty']}", UserWarning)
     write_adata(adata, out_dir/f"{slide_id}.h5ad")
     res["seconds"] = round(time.time() - t0, 2)
     return res
 
 def _overview(slide, tm, tiles, dest):
+    "Save the tiles drawn on the slide's thumbnail (quality control) to `dest`."
     import matplotlib.pyplot as plt
     from pathnb.tiling import plot_tiles
     ax = plot_tiles(slide, tiles)
     fig = ax.figure if hasattr(ax, "figure") else plt.gcf()
-    with atomic_path(dest) as tmp_: fig.savefig(tmp_, dpi=60, bbox_inches="tight")
+    with atomic_path(dest) as tmp_:
+        fig.savefig(tmp_, dpi=60, bbox_inches="tight")
     plt.close(fig)
 
 # %% ../nbs/08_runs.ipynb #7e9db04e
 def _finished(dest:Path, encoder:str|None)->bool:
     "A slide is done when its .h5ad exists (and, when embedding, holds that encoder's features or has no tiles)."
-    if not dest.exists(): return False
-    if encoder is None: return True
+    if not dest.exists():
+        return False
+    if encoder is None:
+        return True
     import anndata
-    try: a = anndata.read_h5ad(dest, backed="r")
-    except OSError: return False
-    try: return a.n_obs == 0 or feature_key(encoder) in a.obsm  # a slide without tiles has nothing to embed
-    finally: a.file.close()
+    try:
+        a = anndata.read_h5ad(dest, backed="r")
+    except OSError:
+        return False
+    try:
+        return a.n_obs == 0 or feature_key(encoder) in a.obsm  # a slide without tiles has nothing to embed
+    finally:
+        a.file.close()
 
 def _reason(e:BaseException)->str:
-    if isinstance(e, PathnbError): return str(e)
+    "One line on why a slide failed: a pathnb error's own text, else the exception's type and message."
+    if isinstance(e, PathnbError):
+        return str(e)
     return f"{type(e).__name__}: {e}"
 
 def run_manifest(manifest:str|Path|pd.DataFrame, # CSV path or a DataFrame from `read_manifest`
@@ -119,27 +214,42 @@ def run_manifest(manifest:str|Path|pd.DataFrame, # CSV path or a DataFrame from 
                  resume:bool=True, # skip slides whose output exists
                  skip_errors:bool=True, # record a failed slide and continue (False: stop at the first)
                  show_progress:bool=True, # progress bar over slides
-                 **kwargs, # passed to `process_slide` (tile_mpp, tile_px, min_tissue, embed, encoder …)
+                 slide_mpp:float|None=None, # level-0 µm/px for slides whose manifest row has no `mpp`
+                 **kwargs, # passed to `process_slide` (tile_mpp, tile_px, min_tissue, channel, embed, encoder …)
                 )->pd.DataFrame:
     "Process every slide of a manifest; return (and write) the summary table."
+    slide_mpp = _renamed(slide_mpp, kwargs.pop("mpp", None), "slide_mpp", "mpp", "run_manifest")
     df = read_manifest(manifest) if not isinstance(manifest, pd.DataFrame) else manifest
     df = shard_of(df, shard)
-    out_dir = Path(out_dir); (out_dir/"logs").mkdir(parents=True, exist_ok=True)
+    out_dir = Path(out_dir)
+    (out_dir/"logs").mkdir(parents=True, exist_ok=True)
     log = get_logger("pathnb.runs")
+    stale = clean_stale_tmp(out_dir) + clean_stale_tmp(out_dir/"logs")
+    if stale:
+        log.warning(f"{out_dir}: removed {len(stale)} temporary file(s) left by killed runs")
     rows = []
     extra_cols = [c for c in df.columns if c not in ("slide", "slide_id", "mpp")]
-    for _, row in progress(list(df.iterrows()), desc="slides", disable=None if show_progress else True):  # None: PATHNB_PROGRESS decides
-        sid = row["slide_id"]
-        base = dict(slide_id=sid, slide=row["slide"])
+    for _, row in progress(list(df.iterrows()), desc="slides", disable=None if show_progress else True):
+        sid = str(row["slide_id"])
+        base = dict(slide_id=sid, slide=str(row["slide"]))
         dest = out_dir/f"{sid}.h5ad"
         if resume and _finished(dest, kwargs.get("encoder") if kwargs.get("embed") is not None else None):
-            rows.append(dict(base, status="skipped", reason="output exists (resume)", output=str(dest))); continue
-        mpp = row.get("mpp")
-        mpp = None if mpp is None or pd.isna(mpp) else float(mpp)
+            rows.append(dict(base, status="skipped", reason="output exists (resume)", output=str(dest)))
+            continue
+        mpp = _py(row.get("mpp"))
+        mpp = slide_mpp if mpp is None else float(mpp)
         try:
-            r = process_slide(row["slide"], out_dir, slide_id=sid, mpp=mpp, obs={c: row[c] for c in extra_cols}, **kwargs)
-            rows.append(dict(base, status="done", reason="", output=str(dest), **{k: v for k, v in r.items() if k != "slide_id"}))
-        except KeyboardInterrupt: raise
+            with warnings.catch_warnings():   # an empty slide is logged below, once
+                warnings.filterwarnings("ignore", message=re.escape(f"{sid}: no tiles"), category=UserWarning)
+                r = process_slide(row["slide"], out_dir, slide_id=sid, slide_mpp=mpp,
+                                  obs={c: row[c] for c in extra_cols}, **kwargs)
+            empty = r.pop("empty")
+            rows.append(dict(base, status="empty" if empty else "done", reason=empty, output=str(dest),
+                             **{k: v for k, v in r.items() if k != "slide_id"}))
+            if empty:
+                log.warning(f"{sid}: {empty}")
+        except KeyboardInterrupt:
+            raise
         except Exception as e:
             atomic_write_text(out_dir/"logs"/f"{sid}.log", "".join(traceback.format_exception(e)))
             rows.append(dict(base, status="failed", reason=_reason(e), output=""))
@@ -150,93 +260,190 @@ def run_manifest(manifest:str|Path|pd.DataFrame, # CSV path or a DataFrame from 
     return _write_summary(rows, out_dir, shard)
 
 def _write_summary(rows, out_dir, shard)->pd.DataFrame:
+    "The summary table, with plain values and whole tile counts, written atomically as CSV."
     s = parse_shard(shard)
     name = "summary.csv" if s is None else f"summary_shard{s[0]}of{s[1]}.csv"
-    summ = pd.DataFrame(rows)
-    with atomic_path(Path(out_dir)/name) as tmp_: summ.to_csv(tmp_, index=False)
+    summ = pd.DataFrame([{k: _py(v) for k, v in r.items()} for r in rows])
+    if "n_tiles" in summ.columns:
+        summ["n_tiles"] = summ["n_tiles"].astype("Int64")   # 12, not 12.0, beside failed slides' blanks
+    with atomic_path(Path(out_dir)/name) as tmp_:
+        summ.to_csv(tmp_, index=False)
     return summ
 
 # %% ../nbs/08_runs.ipynb #e0d37340
+def _channel(c):
+    "A channel given on the command line: an index when it is a whole number, else a name."
+    if c is None:
+        return None
+    c = str(c).strip()
+    return int(c) if c.isdigit() else c
+
+def _channels(cs):
+    "Comma-separated channel names or indices from the command line, as a list (None when not given)."
+    if cs is None:
+        return None
+    return [_channel(c) for c in str(cs).split(",") if c.strip()]
+
 @call_parse
 def tile(slide:str, # slide file
-         out:str="pathnb_tiles", # output folder
-         mpp:float=None, # the slide's level-0 µm/px, for files without it
-         tile_mpp:float=0.5, # target µm/px of the tiles
+         out:str="pathnb_tiles", # output folder: OUT/<slide>.h5ad and an overview OUT/<slide>.png
+         slide_mpp:float=None, # the slide's own level-0 µm/px, for files without it
+         tile_mpp:float=0.5, # µm/px the tiles are cut at
          magnification:float=None, # or a target magnification such as 20
          tile_px:int=224, # tile edge in pixels
          stride_px:int=None, # step between tiles (default: tile_px)
          min_tissue:float=0.5, # minimum tissue fraction per tile
+         channel:str=None, # fluorescence: the channel (name or index) that shows tissue
+         mpp:float=None, # deprecated: use --slide-mpp
         ):
     "Detect tissue and tile one slide into OUT/<slide>.h5ad (+ an overview PNG)."
-    r = process_slide(slide, out, mpp=mpp, tile_mpp=tile_mpp, magnification=magnification, tile_px=tile_px, stride_px=stride_px, min_tissue=min_tissue)
-    print(f"{r['slide_id']}: {r['n_tiles']} tiles, {r['tissue_mm2']} mm² tissue → {Path(out)/(r['slide_id'] + '.h5ad')}")
+    slide_mpp = _renamed(slide_mpp, mpp, "slide_mpp", "mpp", "tile")
+    r = process_slide(slide, out, slide_mpp=slide_mpp, tile_mpp=tile_mpp, magnification=magnification, tile_px=tile_px,
+                      stride_px=stride_px, min_tissue=min_tissue, channel=_channel(channel))
+    dest = Path(out)/f"{r['slide_id']}.h5ad"
+    print(f"{r['slide_id']}: {r['n_tiles']} tiles, {r['tissue_mm2']} mm² tissue → {dest}")
 
 @call_parse
 def run(manifest:str, # CSV with a 'slide' column (optional: slide_id, mpp, metadata)
-        out:str="pathnb_run", # output folder
-        tile_mpp:float=0.5, # target µm/px of the tiles
+        out:str="pathnb_run", # output folder: OUT/<slide_id>.h5ad per slide and OUT/summary.csv
+        slide_mpp:float=None, # level-0 µm/px for slides whose file and manifest row (column mpp) have none
+        tile_mpp:float=0.5, # µm/px the tiles are cut at
         magnification:float=None, # or a target magnification such as 20
         tile_px:int=224, # tile edge in pixels
         min_tissue:float=0.5, # minimum tissue fraction per tile
-        shard:str=None, # i/n: process only every n-th slide starting at i
-        skip_errors:bool=True, # keep going when a slide fails (the default)
-        stop_on_error:bool=False, # stop at the first failed slide
-        no_resume:bool=False, # redo slides whose output exists
+        channel:str=None, # fluorescence: the channel (name or index) that shows tissue
+        shard:str=None, # i/n: only every n-th slide from the i-th; default in a SLURM job array: the task's, else all
+        skip_errors:bool=True, # record a failed slide and go on with the next
+        resume:bool=True, # skip slides whose output exists
         encoder:str=None, # also embed the tiles with this encoder (registry or timm name)
         weights:str=None, # the encoder's weights file (.safetensors/.pth); default: weights folder or HF hub
         random_weights:bool=False, # use random encoder weights (testing only)
+        channels:str=None, # fluorescence: 1 or 3 comma-separated channels the encoder sees
+        force:bool=False, # embed fluorescence slides with an H&E encoder anyway
         batch_size:int=64, # tiles per forward pass
         num_workers:int=None, # tile-reading processes (default: min(4, CPUs − 1))
         device:str="auto", # auto, cpu, cuda, cuda:1 …
+        mpp:float=None, # deprecated: use --slide-mpp
+        stop_on_error:bool=False, # deprecated: use --no-skip-errors
        ):
     "Tile (and embed) every slide of a manifest; print and write a summary; exit 1 if any slide failed."
-    emb = _embedder(encoder, weights, random_weights, batch_size, num_workers, device)
-    summ = run_manifest(manifest, out, shard=shard, resume=not no_resume, skip_errors=skip_errors and not stop_on_error,
+    slide_mpp = _renamed(slide_mpp, mpp, "slide_mpp", "mpp", "run")
+    if stop_on_error:
+        skip_errors = not _renamed(None, True, "no_skip_errors", "stop_on_error", "run")
+    if shard is None:
+        shard = slurm_shard()
+        if shard is not None:
+            print(f"shard {shard} (from SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT)")
+    emb = _embedder(encoder, weights, random_weights, batch_size, num_workers, device, _channels(channels), force)
+    summ = run_manifest(manifest, out, shard=shard, resume=resume, skip_errors=skip_errors, slide_mpp=slide_mpp,
                         tile_mpp=tile_mpp, magnification=magnification, tile_px=tile_px, min_tissue=min_tissue,
-                        embed=emb, encoder=emb.name if emb else None)
-    _report(summ, out)
+                        channel=_channel(channel), embed=emb, encoder=emb.name if emb else None)
+    _report(summ, out, shard)
 
-def _embedder(encoder, weights, random_weights, batch_size, num_workers, device):
+def _embedder(encoder, weights, random_weights, batch_size, num_workers, device, channels=None, force=False):
     "A function (slide, tiles) -> features for `process_slide`, or None without an encoder."
     if encoder is None:
-        if weights or random_weights: raise InputError("--weights/--random-weights need --encoder", path="--encoder", fix="name the encoder, e.g. --encoder uni")
+        if weights or random_weights:
+            raise InputError("--weights/--random-weights need --encoder", path="--encoder",
+                             fix="name the encoder, e.g. --encoder uni")
         return None
     from pathnb.encoders import load_encoder
     from pathnb.features import extract_features
     enc = load_encoder(encoder, weights=weights, pretrained=not random_weights, device="cpu")
-    def f(slide, tiles): return extract_features(slide, tiles, enc, batch_size=batch_size, num_workers=num_workers, device=device)
+    extra = {k: v for k, v in dict(channels=channels, force=force or None).items() if v is not None}
+    def f(slide, tiles):
+        return extract_features(slide, tiles, enc, batch_size=batch_size, num_workers=num_workers, device=device,
+                                **extra)
     f.name = enc.name
     return f
 
 @call_parse
 def embed(slide:str, # slide file
-          encoder:str=None, # encoder (registry or timm name), e.g. uni, conch, resnet50 (required)
-          out:str=None, # .h5ad to write (and resume from); default: <slide name>.h5ad in the current folder
+          encoder:str=None, # (required) registry or timm name, e.g. uni; test-vit --random-weights runs offline
+          out:str="pathnb_tiles", # output folder: OUT/<slide>.h5ad; tiles `pathnb tile` wrote there are reused
           weights:str=None, # weights file (.safetensors/.pth); default: weights folder or HF hub
           random_weights:bool=False, # random weights (testing only)
-          mpp:float=None, # the slide's level-0 µm/px, for files without it
-          tile_mpp:float=None, # tile µm/px (default: the encoder's, else 0.5)
-          tile_px:int=None, # tile edge (default: the encoder's input size)
-          min_tissue:float=0.5, # minimum tissue fraction per tile
+          slide_mpp:float=None, # the slide's own level-0 µm/px, for files without it
+          tile_mpp:float=None, # µm/px of the tiles when tiling here (default: the encoder's, else 0.5)
+          tile_px:int=None, # tile edge when tiling here (default: the encoder's input size)
+          min_tissue:float=0.5, # minimum tissue fraction per tile when tiling here
+          channel:str=None, # fluorescence: the channel (name or index) that shows tissue, when tiling here
+          channels:str=None, # fluorescence: 1 or 3 comma-separated channels the encoder sees
+          force:bool=False, # embed a fluorescence slide with an H&E encoder anyway
           batch_size:int=64, # tiles per forward pass
           num_workers:int=None, # tile-reading processes
           device:str="auto", # auto, cpu, cuda …
           overwrite:bool=False, # recompute features already in OUT
+          mpp:float=None, # deprecated: use --slide-mpp
          ):
-    "Tile one slide (or reuse the tiles in OUT) and store its tile features in an AnnData."
+    "Embed one slide's tiles into OUT/<slide>.h5ad, tiling it first unless `pathnb tile` already did."
     from pathnb.features import embed_slide
     from pathnb.encoders import load_encoder
-    if not encoder: raise InputError("no encoder given", path="--encoder", fix="name one, e.g. --encoder uni (see pathnb.encoders.list_encoders())")
-    out = out or f"{Path(slide).stem}.h5ad"
+    slide_mpp = _renamed(slide_mpp, mpp, "slide_mpp", "mpp", "embed")
+    if not encoder:
+        raise InputError("no encoder given", path="--encoder",
+                         fix="name one, e.g. encoder='uni' (see pathnb.encoders.list_encoders())",
+                         cli_fix="name one, e.g. --encoder uni (--encoder test-vit --random-weights tries it offline)")
+    dest = Path(out)/f"{Path(slide).stem}.h5ad"
+    if Path(out).suffix in (".h5ad", ".zarr"):
+        warnings.warn(f"--out {out}: a file name for --out is deprecated; --out is a folder (OUT/<slide>.h5ad), as for "
+                      "`pathnb tile` and `pathnb run`", FutureWarning)
+        dest = Path(out)
     enc = load_encoder(encoder, weights=weights, pretrained=not random_weights)
-    a = embed_slide(slide, enc, out=out, mpp=tile_mpp, tile_px=tile_px, min_tissue=min_tissue, overwrite=overwrite,
-                    slide_mpp=mpp, batch_size=batch_size, num_workers=num_workers, device=device, show_progress=True)
+    if dest.exists():
+        _check_tiles(dest, tile_mpp, tile_px)
+    else:
+        process_slide(slide, dest.parent, slide_id=dest.stem, slide_mpp=slide_mpp,
+                      tile_mpp=tile_mpp or enc.cfg.mpp or 0.5, tile_px=tile_px or enc.input_size,
+                      min_tissue=min_tissue, channel=_channel(channel))
+    if read_adata(dest).n_obs == 0:
+        print(f"{Path(slide).name}: no tiles, nothing to embed → {dest}")
+        return
+    extra = {k: v for k, v in dict(channels=_channels(channels), force=force or None).items() if v is not None}
+    a = embed_slide(slide, enc, out=dest, overwrite=overwrite, slide_mpp=slide_mpp, batch_size=batch_size,
+                    num_workers=num_workers, device=device, show_progress=True, **extra)
     key = feature_key(enc.name)
-    print(f"{Path(slide).name}: {a.n_obs} tiles × {a.obsm[key].shape[1]} features ({key}) → {out}")
+    print(f"{Path(slide).name}: {a.n_obs} tiles × {a.obsm[key].shape[1]} features ({key}) → {dest}")
 
-def _report(summ, out):
-    cols = [c for c in ["slide_id", "status", "n_tiles", "seconds", "reason"] if c in summ.columns]
-    with pd.option_context("display.max_colwidth", 100, "display.width", 200): print(summ[cols].to_string(index=False))
+def _check_tiles(dest:Path, tile_mpp:float|None, tile_px:int|None):
+    "Refuse to embed the tiles in `dest` when the tile size asked for differs from theirs."
+    s = read_adata(dest).uns["slide"]
+    have_mpp, have_px = float(s["mpp"]), int(s["tile_px"])
+    if (tile_mpp is not None and abs(tile_mpp - have_mpp) > 1e-9) or (tile_px is not None and tile_px != have_px):
+        raise InputError(f"holds tiles of {have_px} px at {have_mpp:g} µm/px, not the {tile_px or have_px} px at "
+                         f"{tile_mpp or have_mpp:g} µm/px asked for", path=dest,
+                         fix="leave out tile_mpp/tile_px to embed the tiles there, or write to another folder",
+                         cli_fix="leave out --tile-mpp/--tile-px to embed the tiles there, or use another --out")
+
+def _cell(v)->str:
+    "A summary value as table text: blanks for missing values, whole numbers without '.0'."
+    if v is None or (not isinstance(v, str) and pd.isna(v)):
+        return ""
+    v = _py(v)
+    if isinstance(v, float):
+        return f"{v:g}"
+    return str(v)
+
+def _report(summ:pd.DataFrame, out, shard=None, width:int=70):
+    "Print the summary (reasons left-aligned, wrapped at `width`) and the counts; exit 1 if a slide failed."
+    cols = [c for c in ["slide_id", "status", "n_tiles", "seconds"] if c in summ.columns]
+    recs = summ.to_dict("records")
+    cells = [[_cell(r.get(c)) for c in cols] for r in recs]
+    w = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(cols)]
+    right = {"n_tiles", "seconds"}
+    def line(vals):
+        return "  ".join(v.rjust(w[i]) if cols[i] in right else v.ljust(w[i]) for i, v in enumerate(vals))
+    print(line(cols) + "  reason")
+    indent = " " * (len(line(cols)) + 2)
+    for r, row in zip(recs, cells):
+        wrapped = textwrap.wrap(_cell(r.get("reason")), width) or [""]
+        print((line(row) + "  " + wrapped[0]).rstrip())
+        for more in wrapped[1:]:
+            print(indent + more)
     counts = summ.status.value_counts().to_dict()
-    print(f"{counts.get('done', 0)} done, {counts.get('skipped', 0)} skipped, {counts.get('failed', 0)} failed; summary in {out}")
-    if counts.get("failed", 0): raise SystemExit(1)
+    s = parse_shard(shard)
+    name = "summary.csv" if s is None else f"summary_shard{s[0]}of{s[1]}.csv"
+    print(f"{counts.get('done', 0)} done, {counts.get('empty', 0)} empty, {counts.get('skipped', 0)} skipped, "
+          f"{counts.get('failed', 0)} failed; summary in {Path(out)/name}")
+    if counts.get("failed", 0):
+        raise SystemExit(1)
