@@ -25,34 +25,43 @@ __all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'ENCODERS', 'EncoderConfig', 'regist
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 _INTERP = ("bilinear", "bicubic")
 
+
 @dataclass
 class EncoderConfig:
     "Everything needed to build a tile encoder and feed it: architecture, input size, normalisation, weights."
-    name:str # registry name, also the features' key (obsm["X_<name>"])
-    timm_name:str|None # timm architecture passed to `timm.create_model` (None: use `builder`)
-    timm_kwargs:dict=field(default_factory=dict) # extra arguments for `timm.create_model`
-    input_size:int=224 # square input edge in pixels; tiles of another size are resized
-    mean:tuple=IMAGENET_MEAN # per-channel normalisation mean (RGB, 0-1 scale)
-    std:tuple=IMAGENET_STD # per-channel normalisation std
-    dim:int|None=None # embedding size (None: read from the model)
-    pool:str="default" # "default" (timm pooling, no classifier) or "cls+mean" (class token ⊕ mean patch token)
-    hub_id:str|None=None # Hugging Face repository of the weights, e.g. "MahmoodLab/UNI"
-    hub_files:tuple=("model.safetensors", "pytorch_model.bin") # files tried in that repository, in order
-    convert:str|None=None # key converter for another layout: "hf_vit", "hf_dinov2" (transformers), "dinov3" (Meta)
-    mpp:float|None=None # µm/px of the tiles the model was trained on (0.5 ≈ 20×), a hint for tiling
-    builder:Callable|None=None # alternative to timm: a function (**timm_kwargs) → nn.Module giving (B, dim)
-    notes:str="" # licence, provenance, caveats
-    interpolation:str="bilinear" # resize filter of the model card's transform: "bilinear" or "bicubic"
-    crop_pct:float=1.0 # <1: resize to input_size/crop_pct, then centre-crop input_size (the card's Resize+CenterCrop)
-    modality:str|None=None # "brightfield" for H&E models (refuse fluorescence); None: not stated
-    drop_keys:tuple=() # checkpoint key prefixes the encoder does not use (e.g. a text tower), dropped on load
+
+    name: str  # registry name, also the features' key (obsm["X_<name>"])
+    timm_name: str | None  # timm architecture passed to `timm.create_model` (None: use `builder`)
+    timm_kwargs: dict = field(default_factory=dict)  # extra arguments for `timm.create_model`
+    input_size: int = 224  # square input edge in pixels; tiles of another size are resized
+    mean: tuple = IMAGENET_MEAN  # per-channel normalisation mean (RGB, 0-1 scale)
+    std: tuple = IMAGENET_STD  # per-channel normalisation std
+    dim: int | None = None  # embedding size (None: read from the model)
+    pool: str = "default"  # "default" (timm pooling, no classifier) or "cls+mean" (class token ⊕ mean patch token)
+    hub_id: str | None = None  # Hugging Face repository of the weights, e.g. "MahmoodLab/UNI"
+    hub_files: tuple = ("model.safetensors", "pytorch_model.bin")  # files tried in that repository, in order
+    convert: str | None = (
+        None  # key converter for another layout: "hf_vit", "hf_dinov2" (transformers), "dinov3" (Meta)
+    )
+    mpp: float | None = None  # µm/px of the tiles the model was trained on (0.5 ≈ 20×), a hint for tiling
+    builder: Callable | None = None  # alternative to timm: a function (**timm_kwargs) → nn.Module giving (B, dim)
+    notes: str = ""  # licence, provenance, caveats
+    interpolation: str = "bilinear"  # resize filter of the model card's transform: "bilinear" or "bicubic"
+    crop_pct: float = (
+        1.0  # <1: resize to input_size/crop_pct, then centre-crop input_size (the card's Resize+CenterCrop)
+    )
+    modality: str | None = None  # "brightfield" for H&E models (refuse fluorescence); None: not stated
+    drop_keys: tuple = ()  # checkpoint key prefixes the encoder does not use (e.g. a text tower), dropped on load
+
     def __post_init__(self):
         if self.pool not in ("default", "cls+mean"):
             raise InputError(f"unknown pool {self.pool!r}", path="pool", fix='use "default" or "cls+mean"')
         if self.timm_name is None and self.builder is None:
             raise InputError("a config needs timm_name or builder", path="timm_name")
         if self.interpolation not in _INTERP:
-            raise InputError(f"unknown interpolation {self.interpolation!r}", path="interpolation", fix=f"use one of {_INTERP}")
+            raise InputError(
+                f"unknown interpolation {self.interpolation!r}", path="interpolation", fix=f"use one of {_INTERP}"
+            )
         if not 0 < self.crop_pct <= 1:
             raise InputError(f"crop_pct must be in (0, 1], got {self.crop_pct}", path="crop_pct")
         self.mean, self.std = tuple(float(v) for v in self.mean), tuple(float(v) for v in self.std)
@@ -60,7 +69,7 @@ class EncoderConfig:
             raise InputError(f"mean/std must be 3 positive-std values, got {self.mean}/{self.std}", path="mean/std")
 
     @property
-    def tile_px(self)->int:
+    def tile_px(self) -> int:
         "Tile edge the model card's transform expects before its centre crop (input_size when there is no crop)."
         return int(round(self.input_size / self.crop_pct))
 
@@ -79,93 +88,229 @@ def register_encoder(cfg:EncoderConfig, # the configuration to add
 # %% ../nbs/06_encoders.ipynb #902eebf7
 class _AttnPool(nn.Module):
     "CoCa attentional pooling: learned queries attend to the trunk's tokens (one query: one vector)."
-    def __init__(self, dim:int, ctx_dim:int, heads:int=8, n_queries:int=1):
+
+    def __init__(self, dim: int, ctx_dim: int, heads: int = 8, n_queries: int = 1):
         super().__init__()
         self.query = nn.Parameter(torch.zeros(n_queries, dim))
         self.attn = nn.MultiheadAttention(dim, heads, kdim=ctx_dim, vdim=ctx_dim)
         self.ln_q = nn.LayerNorm(dim)
         self.ln_k = nn.LayerNorm(ctx_dim)
 
-    def forward(self, x:torch.Tensor)->torch.Tensor: # (B, L, ctx_dim) → (B, n_queries, dim)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, L, ctx_dim) → (B, n_queries, dim)
         kv = self.ln_k(x).transpose(0, 1)
-        q = self.ln_q(self.query)[:, None].expand(-1, x.shape[0], -1)
+        q = self.ln_q(self.query)[:, None].repeat(1, x.shape[0], 1)
         return self.attn(q, kv, kv, need_weights=False)[0].transpose(0, 1)
+
 
 class ConchVision(nn.Module):
     "CONCH's image tower without the text side: ViT-B/16 trunk at 448 px → attentional pooler → LayerNorm (512-d)."
-    def __init__(self, img_size:int=448, # trunk input size
-                 embed_dim:int=768, # trunk width
-                 depth:int=12, # trunk blocks
-                 num_heads:int=12, # trunk heads
-                 out_dim:int=512, # pooled embedding size
-                 pool_heads:int=8, # heads of the attentional pooler
-                ):
+
+    def __init__(
+        self,
+        img_size: int = 448,  # trunk input size
+        embed_dim: int = 768,  # trunk width
+        depth: int = 12,  # trunk blocks
+        num_heads: int = 12,  # trunk heads
+        out_dim: int = 512,  # pooled embedding size
+        pool_heads: int = 8,  # heads of the attentional pooler
+    ):
         super().__init__()
         from timm.models.vision_transformer import VisionTransformer
-        self.trunk = VisionTransformer(img_size=img_size, patch_size=16, embed_dim=embed_dim, depth=depth, num_heads=num_heads,
-                                       mlp_ratio=4, num_classes=0, dynamic_img_size=True)
+
+        self.trunk = VisionTransformer(
+            img_size=img_size,
+            patch_size=16,
+            embed_dim=embed_dim,
+            depth=depth,
+            num_heads=num_heads,
+            mlp_ratio=4,
+            num_classes=0,
+            dynamic_img_size=True,
+        )
         self.attn_pool_contrast = _AttnPool(out_dim, embed_dim, pool_heads, 1)
         self.ln_contrast = nn.LayerNorm(out_dim)
 
-    def forward(self, x:torch.Tensor)->torch.Tensor: # normalised images → (B, out_dim)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # normalised images → (B, out_dim)
         return self.ln_contrast(self.attn_pool_contrast(self.trunk.forward_features(x))[:, 0])
 
-def conch_vision(**kw)->ConchVision:
+
+def conch_vision(**kw) -> ConchVision:
     "Builder for the `conch` registry entry."
     return ConchVision(**kw)
 
 # %% ../nbs/06_encoders.ipynb #2e29a3fa
 _HOPT_MEAN, _HOPT_STD = (0.707223, 0.578729, 0.703617), (0.211883, 0.230117, 0.177517)
-_VIRCHOW = dict(img_size=224, init_values=1e-5, mlp_ratio=5.3375, global_pool="", dynamic_img_size=True,
-                mlp_layer="swiglu_packed", act_layer="silu")
+_VIRCHOW = dict(
+    img_size=224,
+    init_values=1e-5,
+    mlp_ratio=5.3375,
+    global_pool="",
+    dynamic_img_size=True,
+    mlp_layer="swiglu_packed",
+    act_layer="silu",
+)
 _HOPT = dict(img_size=224, init_values=1e-5, dynamic_img_size=False, global_pool="token")
 _BF = "brightfield"
 _PATHOLOGY = [
-    EncoderConfig("uni", "vit_large_patch16_224", dict(img_size=224, patch_size=16, init_values=1e-5, dynamic_img_size=True),
-                  dim=1024, hub_id="MahmoodLab/UNI", hub_files=("pytorch_model.bin", "model.safetensors"), mpp=0.5,
-                  modality=_BF, notes="UNI (Chen et al., Nat Med 2024); CC-BY-NC-ND 4.0, gated: accept the terms on the hub"),
-    EncoderConfig("uni2-h", "vit_giant_patch14_224",
-                  dict(img_size=224, patch_size=14, depth=24, num_heads=24, init_values=1e-5, embed_dim=1536,
-                       mlp_ratio=2.66667 * 2, no_embed_class=True, mlp_layer="swiglu_packed", act_layer="silu",
-                       reg_tokens=8, dynamic_img_size=True),
-                  dim=1536, hub_id="MahmoodLab/UNI2-h", hub_files=("pytorch_model.bin", "model.safetensors"), mpp=0.5,
-                  modality=_BF, notes="UNI2-h (MahmoodLab); CC-BY-NC-ND 4.0, gated"),
-    EncoderConfig("virchow", "vit_huge_patch14_224", dict(_VIRCHOW), dim=2560, pool="cls+mean", hub_id="paige-ai/Virchow",
-                  mpp=0.5, interpolation="bicubic", modality=_BF,
-                  notes="Virchow (Vorontsov et al., Nat Med 2024); Apache-2.0, gated; embedding = class token ⊕ mean patch token"),
-    EncoderConfig("virchow2", "vit_huge_patch14_224", dict(_VIRCHOW, reg_tokens=4), dim=2560, pool="cls+mean",
-                  hub_id="paige-ai/Virchow2", mpp=0.5, interpolation="bicubic", modality=_BF,
-                  notes="Virchow2 (Zimmermann et al. 2024); CC-BY-NC-ND 4.0, gated; "
-                        "embedding = class token ⊕ mean of patch tokens (the 4 registers excluded)"),
-    EncoderConfig("h-optimus-0", "vit_giant_patch14_reg4_dinov2", dict(_HOPT), mean=_HOPT_MEAN, std=_HOPT_STD,
-                  dim=1536, hub_id="bioptimus/H-optimus-0", mpp=0.5, modality=_BF, notes="H-optimus-0 (Bioptimus); Apache-2.0"),
-    EncoderConfig("h-optimus-1", "vit_giant_patch14_reg4_dinov2", dict(_HOPT), mean=_HOPT_MEAN, std=_HOPT_STD,
-                  dim=1536, hub_id="bioptimus/H-optimus-1", mpp=0.5, modality=_BF,
-                  notes="H-optimus-1 (Bioptimus); gated, licence terms on the hub page (non-commercial)"),
-    EncoderConfig("prov-gigapath", "vit_giant_patch14_dinov2",
-                  dict(img_size=224, in_chans=3, patch_size=16, embed_dim=1536, depth=40, num_heads=24, init_values=1e-5,
-                       mlp_ratio=5.33334),
-                  dim=1536, hub_id="prov-gigapath/prov-gigapath", hub_files=("pytorch_model.bin", "model.safetensors"),
-                  mpp=0.5, interpolation="bicubic", crop_pct=224 / 256, modality=_BF,
-                  notes="Prov-GigaPath tile encoder (Xu et al., Nature 2024); Apache-2.0, gated; card transform: "
-                        "resize 256 (bicubic), centre-crop 224"),
-    EncoderConfig("phikon", "vit_base_patch16_224", dict(norm_eps=1e-12), dim=768, hub_id="owkin/phikon", convert="hf_vit",
-                  mpp=0.5, modality=_BF,
-                  notes="Phikon (Filiot et al. 2023, iBOT on TCGA); Owkin non-commercial licence; transformers ViTModel "
-                        "weights, converted to timm; output = class token"),
-    EncoderConfig("phikon-v2", "vit_large_patch16_224", dict(img_size=224, init_values=1.0, norm_eps=1e-6), dim=1024,
-                  hub_id="owkin/phikon-v2", convert="hf_dinov2", mpp=0.5, interpolation="bicubic", modality=_BF,
-                  notes="Phikon-v2 (Filiot et al. 2024, DINOv2 ViT-L/16); Owkin non-commercial licence; transformers "
-                        "Dinov2Model weights, converted to timm; output = class token"),
-    EncoderConfig("conch", None, dict(img_size=448), input_size=448, dim=512, builder=conch_vision,
-                  hub_id="MahmoodLab/conch", hub_files=("pytorch_model.bin",), interpolation="bicubic", modality=_BF,
-                  drop_keys=("text.", "text_decoder.", "logit_scale", "attn_pool_caption.", "ln_caption.", "proj_contrast"),
-                  notes="CONCH vision tower (Lu et al., Nat Med 2024); CC-BY-NC-ND 4.0, gated; output = "
-                        "encode_image(proj_contrast=False, normalize=False), 512-d"),
-    EncoderConfig("dinov3-vitl16", "vit_large_patch16_dinov3", dict(global_pool="token"), input_size=256, dim=1024,
-                  hub_id="timm/vit_large_patch16_dinov3.lvd1689m", convert="dinov3", interpolation="bicubic",
-                  notes="DINOv3 ViT-L/16 (Siméoni et al. 2025; natural images); DINOv3 licence, gated; output = class "
-                        "token as upstream; RoPE: any multiple of 16 works as input"),
+    EncoderConfig(
+        "uni",
+        "vit_large_patch16_224",
+        dict(img_size=224, patch_size=16, init_values=1e-5, dynamic_img_size=True),
+        dim=1024,
+        hub_id="MahmoodLab/UNI",
+        hub_files=("pytorch_model.bin", "model.safetensors"),
+        mpp=0.5,
+        modality=_BF,
+        notes="UNI (Chen et al., Nat Med 2024); CC-BY-NC-ND 4.0, gated: accept the terms on the hub",
+    ),
+    EncoderConfig(
+        "uni2-h",
+        "vit_giant_patch14_224",
+        dict(
+            img_size=224,
+            patch_size=14,
+            depth=24,
+            num_heads=24,
+            init_values=1e-5,
+            embed_dim=1536,
+            mlp_ratio=2.66667 * 2,
+            no_embed_class=True,
+            mlp_layer="swiglu_packed",
+            act_layer="silu",
+            reg_tokens=8,
+            dynamic_img_size=True,
+        ),
+        dim=1536,
+        hub_id="MahmoodLab/UNI2-h",
+        hub_files=("pytorch_model.bin", "model.safetensors"),
+        mpp=0.5,
+        modality=_BF,
+        notes="UNI2-h (MahmoodLab); CC-BY-NC-ND 4.0, gated",
+    ),
+    EncoderConfig(
+        "virchow",
+        "vit_huge_patch14_224",
+        dict(_VIRCHOW),
+        dim=2560,
+        pool="cls+mean",
+        hub_id="paige-ai/Virchow",
+        mpp=0.5,
+        interpolation="bicubic",
+        modality=_BF,
+        notes="Virchow (Vorontsov et al., Nat Med 2024); Apache-2.0, gated; embedding = class token ⊕ mean patch token",
+    ),
+    EncoderConfig(
+        "virchow2",
+        "vit_huge_patch14_224",
+        dict(_VIRCHOW, reg_tokens=4),
+        dim=2560,
+        pool="cls+mean",
+        hub_id="paige-ai/Virchow2",
+        mpp=0.5,
+        interpolation="bicubic",
+        modality=_BF,
+        notes="Virchow2 (Zimmermann et al. 2024); CC-BY-NC-ND 4.0, gated; "
+        "embedding = class token ⊕ mean of patch tokens (the 4 registers excluded)",
+    ),
+    EncoderConfig(
+        "h-optimus-0",
+        "vit_giant_patch14_reg4_dinov2",
+        dict(_HOPT),
+        mean=_HOPT_MEAN,
+        std=_HOPT_STD,
+        dim=1536,
+        hub_id="bioptimus/H-optimus-0",
+        mpp=0.5,
+        modality=_BF,
+        notes="H-optimus-0 (Bioptimus); Apache-2.0",
+    ),
+    EncoderConfig(
+        "h-optimus-1",
+        "vit_giant_patch14_reg4_dinov2",
+        dict(_HOPT),
+        mean=_HOPT_MEAN,
+        std=_HOPT_STD,
+        dim=1536,
+        hub_id="bioptimus/H-optimus-1",
+        mpp=0.5,
+        modality=_BF,
+        notes="H-optimus-1 (Bioptimus); gated, licence terms on the hub page (non-commercial)",
+    ),
+    EncoderConfig(
+        "prov-gigapath",
+        "vit_giant_patch14_dinov2",
+        dict(
+            img_size=224,
+            in_chans=3,
+            patch_size=16,
+            embed_dim=1536,
+            depth=40,
+            num_heads=24,
+            init_values=1e-5,
+            mlp_ratio=5.33334,
+        ),
+        dim=1536,
+        hub_id="prov-gigapath/prov-gigapath",
+        hub_files=("pytorch_model.bin", "model.safetensors"),
+        mpp=0.5,
+        interpolation="bicubic",
+        crop_pct=224 / 256,
+        modality=_BF,
+        notes="Prov-GigaPath tile encoder (Xu et al., Nature 2024); Apache-2.0, gated; card transform: "
+        "resize 256 (bicubic), centre-crop 224",
+    ),
+    EncoderConfig(
+        "phikon",
+        "vit_base_patch16_224",
+        dict(norm_eps=1e-12),
+        dim=768,
+        hub_id="owkin/phikon",
+        convert="hf_vit",
+        mpp=0.5,
+        modality=_BF,
+        notes="Phikon (Filiot et al. 2023, iBOT on TCGA); Owkin non-commercial licence; transformers ViTModel "
+        "weights, converted to timm; output = class token",
+    ),
+    EncoderConfig(
+        "phikon-v2",
+        "vit_large_patch16_224",
+        dict(img_size=224, init_values=1.0, norm_eps=1e-6),
+        dim=1024,
+        hub_id="owkin/phikon-v2",
+        convert="hf_dinov2",
+        mpp=0.5,
+        interpolation="bicubic",
+        modality=_BF,
+        notes="Phikon-v2 (Filiot et al. 2024, DINOv2 ViT-L/16); Owkin non-commercial licence; transformers "
+        "Dinov2Model weights, converted to timm; output = class token",
+    ),
+    EncoderConfig(
+        "conch",
+        None,
+        dict(img_size=448),
+        input_size=448,
+        dim=512,
+        builder=conch_vision,
+        hub_id="MahmoodLab/conch",
+        hub_files=("pytorch_model.bin",),
+        interpolation="bicubic",
+        modality=_BF,
+        drop_keys=("text.", "text_decoder.", "logit_scale", "attn_pool_caption.", "ln_caption.", "proj_contrast"),
+        notes="CONCH vision tower (Lu et al., Nat Med 2024); CC-BY-NC-ND 4.0, gated; output = "
+        "encode_image(proj_contrast=False, normalize=False), 512-d",
+    ),
+    EncoderConfig(
+        "dinov3-vitl16",
+        "vit_large_patch16_dinov3",
+        dict(global_pool="token"),
+        input_size=256,
+        dim=1024,
+        hub_id="timm/vit_large_patch16_dinov3.lvd1689m",
+        convert="dinov3",
+        interpolation="bicubic",
+        notes="DINOv3 ViT-L/16 (Siméoni et al. 2025; natural images); DINOv3 licence, gated; output = class "
+        "token as upstream; RoPE: any multiple of 16 works as input",
+    ),
 ]
 for _c in _PATHOLOGY:
     register_encoder(_c, overwrite=True)
@@ -237,40 +382,53 @@ def _pool(model:nn.Module, cfg:EncoderConfig, x:torch.Tensor)->torch.Tensor:
 _WRAPPERS = ("state_dict", "model_state_dict", "model", "module", "teacher", "net", "encoder", "model_ema")
 _HEADS = ("head.", "fc.", "classifier.", "pooler.", "head_drop.", "last_layer.", "dino_head.", "ibot_head.")
 
-def read_checkpoint(path:str|Path, # .safetensors, .pth, .pt, .bin or .ckpt
-                   )->dict[str, torch.Tensor]:
-    "Read a state dict from disk safely (safetensors, or `torch.load(weights_only=True)`), unwrapping common containers."
+
+def read_checkpoint(
+    path: str | Path,  # .safetensors, .pth, .pt, .bin or .ckpt
+) -> dict[str, torch.Tensor]:
+    "Read a state dict safely (safetensors, or `torch.load(weights_only=True)`), unwrapping common containers."
     path = Path(path)
     if not path.is_file():
-        raise WeightsError("weights file not found", path=path, fix="check the path passed as weights=",
-                           cli_fix="check the path passed as --weights")
+        raise WeightsError(
+            "weights file not found",
+            path=path,
+            fix="check the path passed as weights=",
+            cli_fix="check the path passed as --weights",
+        )
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
+
             sd = load_file(str(path), device="cpu")
         else:
             sd = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise WeightsError(f"cannot read weights ({type(e).__name__}: {str(e)[:300]})", path=path,
-                           fix="use a .safetensors file, or a .pth/.bin holding only tensors (a plain state dict)") from None
+        raise WeightsError(
+            f"cannot read weights ({type(e).__name__}: {str(e)[:300]})",
+            path=path,
+            fix="use a .safetensors file, or a .pth/.bin holding only tensors (a plain state dict)",
+        ) from None
     while isinstance(sd, dict) and not any(torch.is_tensor(v) for v in sd.values()):
         k = next((k for k in _WRAPPERS if isinstance(sd.get(k), dict)), None)
         if k is None:
             break
         sd = sd[k]
     if not isinstance(sd, dict) or not any(torch.is_tensor(v) for v in sd.values()):
-        raise WeightsError("no tensors found in the checkpoint", path=path, fix="save model.state_dict() (or use safetensors)")
+        raise WeightsError(
+            "no tensors found in the checkpoint", path=path, fix="save model.state_dict() (or use safetensors)"
+        )
     return {k: v for k, v in sd.items() if torch.is_tensor(v)}
 
 # %% ../nbs/06_encoders.ipynb #7017250d
-def _fuse_qkv(sd:dict, out:dict, layer:str, prefix:str):
+def _fuse_qkv(sd: dict, out: dict, layer: str, prefix: str):
     "Concatenate transformers' separate query/key/value projections of one layer into timm's `qkv`."
     for wb in ("weight", "bias"):
         parts = [sd.get(f"{prefix}{layer}.attention.attention.{n}.{wb}") for n in ("query", "key", "value")]
         if all(p is not None for p in parts):
             out[f"blocks.{layer}.attn.qkv.{wb}"] = torch.cat(parts, 0)
 
-def _hf_to_timm(sd:dict, fixed:dict, sub:dict)->dict:
+
+def _hf_to_timm(sd: dict, fixed: dict, sub: dict) -> dict:
     "Rename a transformers ViT-family state dict with the fixed and per-layer tables; fuse q/k/v."
     out = {}
     for k, v in sd.items():
@@ -283,45 +441,71 @@ def _hf_to_timm(sd:dict, fixed:dict, sub:dict)->dict:
         elif m and m.group(2) == "attention.attention.query" and m.group(3) == "weight":
             _fuse_qkv(sd, out, m.group(1), "encoder.layer.")
         elif m and m.group(2).startswith("attention.attention."):
-            continue   # fused with the query
+            continue  # fused with the query
         else:
-            out[k] = v   # unknown: left for the missing/unexpected report
+            out[k] = v  # unknown: left for the missing/unexpected report
     return out
 
-_HF_FIXED = {"embeddings.cls_token": "cls_token", "embeddings.position_embeddings": "pos_embed",
-             "embeddings.patch_embeddings.projection.weight": "patch_embed.proj.weight",
-             "embeddings.patch_embeddings.projection.bias": "patch_embed.proj.bias",
-             "layernorm.weight": "norm.weight", "layernorm.bias": "norm.bias"}
 
-def hf_vit_to_timm(sd:dict, # a transformers ViTModel state dict (optionally prefixed "vit.")
-                  )->dict:
+_HF_FIXED = {
+    "embeddings.cls_token": "cls_token",
+    "embeddings.position_embeddings": "pos_embed",
+    "embeddings.patch_embeddings.projection.weight": "patch_embed.proj.weight",
+    "embeddings.patch_embeddings.projection.bias": "patch_embed.proj.bias",
+    "layernorm.weight": "norm.weight",
+    "layernorm.bias": "norm.bias",
+}
+
+
+def hf_vit_to_timm(
+    sd: dict,  # a transformers ViTModel state dict (optionally prefixed "vit.")
+) -> dict:
     "Rename a transformers ViT checkpoint to timm's VisionTransformer layout."
     sd = {k[4:] if k.startswith("vit.") else k: v for k, v in sd.items()}
     if not any(k.startswith("encoder.layer.") for k in sd):
         return sd
-    sub = {"layernorm_before": "norm1", "layernorm_after": "norm2", "attention.output.dense": "attn.proj",
-           "intermediate.dense": "mlp.fc1", "output.dense": "mlp.fc2"}
+    sub = {
+        "layernorm_before": "norm1",
+        "layernorm_after": "norm2",
+        "attention.output.dense": "attn.proj",
+        "intermediate.dense": "mlp.fc1",
+        "output.dense": "mlp.fc2",
+    }
     return _hf_to_timm(sd, _HF_FIXED, sub)
 
-def hf_dinov2_to_timm(sd:dict, # a transformers Dinov2Model state dict (optionally prefixed "dinov2.")
-                     )->dict:
+
+def hf_dinov2_to_timm(
+    sd: dict,  # a transformers Dinov2Model state dict (optionally prefixed "dinov2.")
+) -> dict:
     "Rename a transformers Dinov2 checkpoint (MLP blocks, layer scale) to timm's VisionTransformer layout."
-    sd = {k[7:] if k.startswith("dinov2.") else k: v for k, v in sd.items() if k not in ("embeddings.mask_token", "dinov2.embeddings.mask_token")}
+    unused = ("embeddings.mask_token", "dinov2.embeddings.mask_token")  # pretraining only
+    sd = {k[7:] if k.startswith("dinov2.") else k: v for k, v in sd.items() if k not in unused}
     if not any(k.startswith("encoder.layer.") for k in sd):
         return sd
-    sub = {"norm1": "norm1", "norm2": "norm2", "attention.output.dense": "attn.proj", "mlp.fc1": "mlp.fc1",
-           "mlp.fc2": "mlp.fc2", "layer_scale1": "ls1", "layer_scale2": "ls2"}
+    sub = {
+        "norm1": "norm1",
+        "norm2": "norm2",
+        "attention.output.dense": "attn.proj",
+        "mlp.fc1": "mlp.fc1",
+        "mlp.fc2": "mlp.fc2",
+        "layer_scale1": "ls1",
+        "layer_scale2": "ls2",
+    }
     return _hf_to_timm(sd, _HF_FIXED, sub)
 
-def dinov3_meta_to_timm(sd:dict, # a DINOv3 checkpoint in Meta's layout (storage_tokens, ls1.gamma, …) or timm's
-                        model:nn.Module, # the timm Eva network it is for
-                       )->dict:
-    "Meta's DINOv3 layout → timm's (through timm's own `eva.checkpoint_filter_fn`); timm-layout input is returned as is."
+
+def dinov3_meta_to_timm(
+    sd: dict,  # a DINOv3 checkpoint in Meta's layout (storage_tokens, ls1.gamma, …) or timm's
+    model: nn.Module,  # the timm Eva network it is for
+) -> dict:
+    "Meta's DINOv3 layout → timm's (timm's own `eva.checkpoint_filter_fn`); timm-layout input is returned as is."
     if "storage_tokens" not in sd and not any(k.endswith(".ls1.gamma") for k in sd):
         return sd
     from timm.models.eva import checkpoint_filter_fn
-    with contextlib.redirect_stdout(io.StringIO()):   # it prints one line per block whose qkv bias timm leaves out
+
+    with contextlib.redirect_stdout(io.StringIO()):  # it prints one line per block whose qkv bias timm leaves out
         return checkpoint_filter_fn(sd, model)
+
 
 _CONVERTERS = {"hf_vit": hf_vit_to_timm, "hf_dinov2": hf_dinov2_to_timm, "dinov3": dinov3_meta_to_timm}
 
@@ -329,15 +513,19 @@ _CONVERTERS = {"hf_vit": hf_vit_to_timm, "hf_dinov2": hf_dinov2_to_timm, "dinov3
 @dataclass
 class LoadReport:
     "What `load_weights` did: tensors loaded, keys dropped on purpose, prefix stripped."
-    path:str
-    loaded:int
-    dropped:list
-    stripped:list
-    missing:list
-    unexpected:list
-    ignored:list=field(default_factory=list) # keys outside the chosen prefix (e.g. "student." when "teacher." was used)
 
-def _prefixes(keys, depth:int=4)->list[str]:
+    path: str
+    loaded: int
+    dropped: list
+    stripped: list
+    missing: list
+    unexpected: list
+    ignored: list = field(
+        default_factory=list
+    )  # keys outside the chosen prefix (e.g. "student." when "teacher." was used)
+
+
+def _prefixes(keys, depth: int = 4) -> list[str]:
     "Candidate wrapper prefixes: the empty one and every run of up to `depth` leading non-numeric key components."
     out = {""}
     for k in keys:
@@ -348,19 +536,21 @@ def _prefixes(keys, depth:int=4)->list[str]:
             out.add(".".join(parts[:j]) + ".")
     return sorted(out, key=len)
 
-def _call_convert(convert:Callable|None, sd:dict, model:nn.Module)->dict:
+
+def _call_convert(convert: Callable | None, sd: dict, model: nn.Module) -> dict:
     "Run a converter that takes (state_dict) or (state_dict, model)."
     if convert is None:
         return sd
     n = len([p for p in inspect.signature(convert).parameters.values() if p.default is p.empty])
     return convert(sd, model) if n >= 2 else convert(sd)
 
-def _choose_prefix(sd:dict, want:set, convert:Callable|None, model:nn.Module)->str:
+
+def _choose_prefix(sd: dict, want: set, convert: Callable | None, model: nn.Module) -> str:
     "The wrapper prefix whose keys, stripped (and converted), match the most model keys (teacher before student)."
     probe = {k: torch.empty(v.shape, dtype=v.dtype, device="meta") for k, v in sd.items()}
     best, best_n = "", -1
     for p in _prefixes(sd):
-        sub = {k[len(p):]: v for k, v in probe.items() if k.startswith(p)}
+        sub = {k[len(p) :]: v for k, v in probe.items() if k.startswith(p)}
         if not sub or any(k.startswith(p) for k in want) and p:
             continue
         try:
@@ -370,14 +560,17 @@ def _choose_prefix(sd:dict, want:set, convert:Callable|None, model:nn.Module)->s
         teacher_over_student = n == best_n and "student" in best and "teacher" in p
         if n > best_n or teacher_over_student:
             best, best_n = p, n
-    return best if best_n >= len(want) / 2 else ""   # a wrapper prefix covers (nearly) the whole model
-def _few(xs:list)->str:
+    return best if best_n >= len(want) / 2 else ""  # a wrapper prefix covers (nearly) the whole model
+
+
+def _few(xs: list) -> str:
     return ", ".join(xs[:5]) + (f" … (+{len(xs) - 5})" if len(xs) > 5 else "")
 
-def _layout_hint(keys, convert)->str:
-    "A converter to suggest when the unexpected keys look like another library's layout (and it was not the one given)."
+
+def _layout_hint(keys, convert) -> str:
+    "The converter to suggest when the checkpoint's own key names look like another library's layout."
     guess = None
-    if any(".layer_scale1." in k for k in keys):
+    if any(k.startswith("encoder.layer.") and ".layer_scale1." in k for k in keys):
         guess = "hf_dinov2"
     elif any(".attention.attention." in k for k in keys):
         guess = "hf_vit"
@@ -387,38 +580,52 @@ def _layout_hint(keys, convert)->str:
         return ""
     return f" The keys look like another layout: pass convert='{guess}'."
 
-def load_weights(model:nn.Module, # the network (e.g. from `build_model`)
-                 path:str|Path, # checkpoint file
-                 convert:str|Callable|None=None, # "hf_vit", "hf_dinov2", "dinov3" or a function(state_dict[, model])
-                 strict:bool=True, # refuse missing or unexpected keys (classifier heads are always dropped)
-                 drop_keys:tuple=(), # key prefixes (after unwrapping) the model does not use, e.g. a text tower
-                )->LoadReport:
+
+def load_weights(
+    model: nn.Module,  # the network (e.g. from `build_model`)
+    path: str | Path,  # checkpoint file
+    convert: str | Callable | None = None,  # "hf_vit", "hf_dinov2", "dinov3" or a function(state_dict[, model])
+    strict: bool = True,  # refuse missing or unexpected keys (classifier heads are always dropped)
+    drop_keys: tuple = (),  # key prefixes (after unwrapping) the model does not use, e.g. a text tower
+) -> LoadReport:
     "Load a checkpoint into `model`: unwrap, strip wrapper prefixes, convert, drop heads, check shapes and keys."
     sd = read_checkpoint(path)
     if isinstance(convert, str):
         if convert not in _CONVERTERS:
-            raise InputError(f"unknown converter {convert!r}", path="convert", fix=f"use one of {sorted(_CONVERTERS)} or a function")
+            raise InputError(
+                f"unknown converter {convert!r}", path="convert", fix=f"use one of {sorted(_CONVERTERS)} or a function"
+            )
         convert = _CONVERTERS[convert]
     target = model.state_dict()
     want = set(target)
     p = _choose_prefix(sd, want, convert, model)
     ignored = sorted(k for k in sd if not k.startswith(p))
-    sd = _call_convert(convert, {k[len(p):]: v for k, v in sd.items() if k.startswith(p)}, model)
+    raw = [k[len(p) :] for k in sd if k.startswith(p)]
+    sd = _call_convert(convert, {k[len(p) :]: v for k, v in sd.items() if k.startswith(p)}, model)
     dropped = sorted(k for k in sd if k not in want and (k.startswith(_HEADS) or k.startswith(tuple(drop_keys))))
     for k in dropped:
         del sd[k]
     missing, unexpected = sorted(want - set(sd)), sorted(set(sd) - want)
-    bad = [f"{k}: file {tuple(sd[k].shape)} vs model {tuple(target[k].shape)}"
-           for k in sorted(want & set(sd)) if sd[k].shape != target[k].shape]
+    bad = [
+        f"{k}: file {tuple(sd[k].shape)} vs model {tuple(target[k].shape)}"
+        for k in sorted(want & set(sd))
+        if sd[k].shape != target[k].shape
+    ]
     if bad:
-        raise WeightsError(f"{len(bad)} tensors have the wrong shape for this architecture: {_few(bad)}", path=path,
-                           fix="check that the checkpoint belongs to this encoder (architecture and its arguments, "
-                               "e.g. img_size/patch_size/reg_tokens)")
+        raise WeightsError(
+            f"{len(bad)} tensors have the wrong shape for this architecture: {_few(bad)}",
+            path=path,
+            fix="check that the checkpoint belongs to this encoder (architecture and its arguments, "
+            "e.g. img_size/patch_size/reg_tokens)",
+        )
     if (missing or unexpected) and strict:
-        raise WeightsError(f"checkpoint does not match the model: {len(missing)} missing keys [{_few(missing)}], "
-                           f"{len(unexpected)} unexpected keys [{_few(unexpected)}]", path=path,
-                           fix="make sure the file is this encoder's checkpoint; pass strict=False to load the matching "
-                               "part anyway." + _layout_hint(unexpected, convert))
+        raise WeightsError(
+            f"checkpoint does not match the model: {len(missing)} missing keys [{_few(missing)}], "
+            f"{len(unexpected)} unexpected keys [{_few(unexpected)}]",
+            path=path,
+            fix="make sure the file is this encoder's checkpoint; pass strict=False to load the matching "
+            "part anyway." + _layout_hint(raw, convert),
+        )
     model.load_state_dict({k: v for k, v in sd.items() if k in want}, strict=False)
     log = get_logger("pathnb.encoders")
     if missing or unexpected:
@@ -510,20 +717,23 @@ class Encoder(nn.Module):
         return f"Encoder({self.name!r}: {arch}, {self.input_size} px, dim {self.dim}, {n / 1e6:.2f} M params, weights: {self.weights})"
 
 # %% ../nbs/06_encoders.ipynb #9fb6c680
-def weights_dir()->Path:
+def weights_dir() -> Path:
     "Folder searched for `<encoder name>.safetensors` etc. (`$PATHNB_WEIGHTS`, default ~/.cache/pathnb/weights)."
     p = os.environ.get("PATHNB_WEIGHTS")
     return Path(p).expanduser() if p else cache_dir("weights")
 
-def _local_candidates(cfg:EncoderConfig)->list[Path]:
+
+def _local_candidates(cfg: EncoderConfig) -> list[Path]:
     "Files in the weights folder that count as `cfg`'s weights, in the order they are tried."
     d, n = weights_dir(), cfg.name
     inner = dict.fromkeys(("model.safetensors", "pytorch_model.bin") + tuple(cfg.hub_files))
-    return [d/f"{n}{s}" for s in (".safetensors", ".pth", ".pt", ".bin")] + [d/n/f for f in inner]
+    return [d / f"{n}{s}" for s in (".safetensors", ".pth", ".pt", ".bin")] + [d / n / f for f in inner]
 
-def _hub_reachable(timeout:float=3.0)->tuple[bool, str]:
+
+def _hub_reachable(timeout: float = 3.0) -> tuple[bool, str]:
     "Whether the Hugging Face endpoint answers within `timeout` seconds (any HTTP status counts as reachable)."
     import urllib.request, urllib.error
+
     url = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/") + "/api/whoami-v2"
     try:
         urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout).close()
@@ -533,8 +743,9 @@ def _hub_reachable(timeout:float=3.0)->tuple[bool, str]:
         return False, f"{url.rsplit('/api', 1)[0]} is unreachable ({type(getattr(e, 'reason', e)).__name__})"
     return True, "reachable"
 
-def _from_hub(cfg:EncoderConfig, network:bool)->tuple[Path|None, str]:
-    "A weights file of `cfg.hub_id` from the HF cache (always) or the hub (if `network` and it answers); (path, why not)."
+
+def _from_hub(cfg: EncoderConfig, network: bool) -> tuple[Path | None, str]:
+    "A weights file of `cfg.hub_id` from the HF cache, or the hub if `network` and it answers; (path, why not)."
     if not cfg.hub_id:
         return None, "no hub repository known for this encoder"
     try:
@@ -559,8 +770,9 @@ def _from_hub(cfg:EncoderConfig, network:bool)->tuple[Path|None, str]:
             errs.append(f"{f}: {type(e).__name__}")
     return None, "; ".join(errs)
 
-def _find_weights(cfg:EncoderConfig, hub:bool|None)->Path:
-    "The weights file for `cfg`: weights folder, then HF cache, then (if allowed and reachable) the hub; else a `WeightsError`."
+
+def _find_weights(cfg: EncoderConfig, hub: bool | None) -> Path:
+    "The weights file for `cfg`: weights folder, HF cache, then the hub if allowed and reachable; else `WeightsError`."
     looked = _local_candidates(cfg)
     path = next((p for p in looked if p.is_file()), None)
     if path is not None:
@@ -573,28 +785,43 @@ def _find_weights(cfg:EncoderConfig, hub:bool|None)->Path:
     d = weights_dir()
     where = f"{d}/{cfg.name}.safetensors|.pth|.pt|.bin, {d}/{cfg.name}/{'|'.join(p.name for p in looked[4:])}"
     hubtxt = f"Hugging Face {cfg.hub_id}: {why}" if cfg.hub_id else why
-    gated = (f", or download it with hub=True (gated models: request access at https://huggingface.co/{cfg.hub_id} "
-             "and set HF_TOKEN or run huggingface-cli login)") if cfg.hub_id else ""
-    raise WeightsError(f"no weights found for encoder {cfg.name!r}. Looked at: {where}; {hubtxt}", path=cfg.name,
-                       fix=f"pass weights='/path/to/checkpoint.safetensors' (or .pth/.bin), or save it as {looked[0]}"
-                           + gated + "; pretrained=False gives random weights",
-                       cli_fix=f"pass --weights /path/to/checkpoint.safetensors (or .pth/.bin), or save it as {looked[0]}"
-                               + (f" (gated: request access at https://huggingface.co/{cfg.hub_id}, then set HF_TOKEN)"
-                                  if cfg.hub_id else "") + "; --random-weights for a test run")
+    gated = (
+        (
+            f", or download it with hub=True (gated models: request access at https://huggingface.co/{cfg.hub_id} "
+            "and set HF_TOKEN or run huggingface-cli login)"
+        )
+        if cfg.hub_id
+        else ""
+    )
+    raise WeightsError(
+        f"no weights found for encoder {cfg.name!r}. Looked at: {where}; {hubtxt}",
+        path=cfg.name,
+        fix=f"pass weights='/path/to/checkpoint.safetensors' (or .pth/.bin), or save it as {looked[0]}"
+        + gated
+        + "; pretrained=False gives random weights",
+        cli_fix=f"pass --weights /path/to/checkpoint.safetensors (or .pth/.bin), or save it as {looked[0]}"
+        + (f" (gated: request access at https://huggingface.co/{cfg.hub_id}, then set HF_TOKEN)" if cfg.hub_id else "")
+        + "; --random-weights for a test run",
+    )
 
-def load_encoder(name:str|EncoderConfig="test-vit", # registry name, timm model name, or config
-                 weights:str|Path|None=None, # checkpoint file (.safetensors preferred, or .pth/.pt/.bin)
-                 pretrained:bool=True, # False: random weights (tests); True: weights required
-                 hub:bool|None=None, # may download from the Hugging Face hub (default: unless HF_HUB_OFFLINE is set)
-                 device:str="cpu", # "cpu", "cuda", "auto", …
-                 strict:bool=True, # refuse checkpoints with missing or unexpected keys
-                )->Encoder:
+
+def load_encoder(
+    name: str | EncoderConfig = "test-vit",  # registry name, timm model name, or config
+    weights: str | Path | None = None,  # checkpoint file (.safetensors preferred, or .pth/.pt/.bin)
+    pretrained: bool = True,  # False: random weights (tests); True: weights required
+    hub: bool | None = None,  # may download from the Hugging Face hub (default: unless HF_HUB_OFFLINE is set)
+    device: str = "cpu",  # "cpu", "cuda", "auto", …
+    strict: bool = True,  # refuse checkpoints with missing or unexpected keys
+) -> Encoder:
     "Build an `Encoder` by name with its weights from a file, the weights folder, the HF cache/hub — or random."
     cfg = encoder_config(name)
     if weights is not None and not Path(weights).is_file():
-        raise WeightsError("weights file not found", path=weights,
-                           fix="check the path passed as weights= (or leave it out to search the weights folder and hub)",
-                           cli_fix="check the path passed as --weights")
+        raise WeightsError(
+            "weights file not found",
+            path=weights,
+            fix="check the path passed as weights= (or leave it out to search the weights folder and hub)",
+            cli_fix="check the path passed as --weights",
+        )
     path = Path(weights) if weights is not None else _find_weights(cfg, hub) if pretrained else None
     model = build_model(cfg)
     with torch.inference_mode():
@@ -602,8 +829,11 @@ def load_encoder(name:str|EncoderConfig="test-vit", # registry name, timm model 
     if cfg.dim is None:
         cfg = replace(cfg, dim=dim)
     elif cfg.dim != dim:
-        raise InputError(f"config says dim={cfg.dim} but the network gives {dim}", path=cfg.name,
-                         fix="fix the config's dim or its timm_kwargs")
+        raise InputError(
+            f"config says dim={cfg.dim} but the network gives {dim}",
+            path=cfg.name,
+            fix="fix the config's dim or its timm_kwargs",
+        )
     if path is not None:
         load_weights(model, path, convert=cfg.convert, strict=strict, drop_keys=cfg.drop_keys)
     shown = path.name if weights is not None else str(path) if path else "random"
