@@ -140,6 +140,7 @@ def process_slide(path:str|Path, # slide file
                   stride_px:int|None=None, # step between tiles (default: tile_px)
                   min_tissue:float=0.5, # minimum tissue fraction of a kept tile
                   channel:str|int|None=None, # fluorescence: the channel (name or index) that shows tissue
+                  modality:str|None=None, # "brightfield" or "fluorescence", overriding what the file says
                   embed=None, # optional function (slide, tiles) -> features
                   encoder:str|None=None, # encoder name for the features' key
                   overview:bool=True, # also write `<slide_id>.png` (tissue and tiles on the thumbnail)
@@ -151,8 +152,8 @@ def process_slide(path:str|Path, # slide file
     t0 = time.time()
     path, out_dir = Path(path), Path(out_dir)
     slide_id = slide_id or path.stem
-    with open_slide(path, slide_mpp=slide_mpp) as slide:
-        tm = detect_tissue(slide) if channel is None else detect_tissue(slide, channel=channel)
+    with open_slide(path, slide_mpp=slide_mpp, modality=modality) as slide:
+        tm = detect_tissue(slide, channel=channel)
         tiles = tile_slide(slide, tile_mpp=None if magnification else tile_mpp, magnification=magnification,
                            tile_px=tile_px, stride_px=stride_px, min_tissue=min_tissue, tissue=tm)
         feats = None
@@ -167,7 +168,8 @@ def process_slide(path:str|Path, # slide file
         if overview:
             _overview(slide, tm, tiles, out_dir/f"{slide_id}.png")
         res = dict(slide_id=slide_id, n_tiles=len(tiles), tissue_mm2=round(_py(tm.area_mm2), 4),
-                   slide_mpp=_py(slide.mpp), level0_tile_px=round(_py(tiles.spec.tile_px0), 3), empty="")
+                   slide_mpp=_py(slide.mpp), level0_tile_px=round(_py(tiles.spec.tile_px0), 3),
+                   modality=str(getattr(slide, "modality", None) or "brightfield"), empty="")
         if not len(tiles):
             res["empty"] = _empty_reason(tm, tiles.spec.tile_px, min_tissue, channel)
             warnings.warn(f"{slide_id}: {res['empty']}", UserWarning)
@@ -184,6 +186,7 @@ def _overview(slide, tm, tiles, dest):
     with atomic_path(dest) as tmp_:
         fig.savefig(tmp_, dpi=60, bbox_inches="tight")
     plt.close(fig)
+
 
 # %% ../nbs/08_runs.ipynb #7e9db04e
 def _finished(dest:Path, encoder:str|None)->bool:
@@ -215,7 +218,7 @@ def run_manifest(manifest:str|Path|pd.DataFrame, # CSV path or a DataFrame from 
                  skip_errors:bool=True, # record a failed slide and continue (False: stop at the first)
                  show_progress:bool=True, # progress bar over slides
                  slide_mpp:float|None=None, # level-0 µm/px for slides whose manifest row has no `mpp`
-                 **kwargs, # passed to `process_slide` (tile_mpp, tile_px, min_tissue, channel, embed, encoder …)
+                 **kwargs, # to `process_slide` (tile_mpp, tile_px, min_tissue, channel, modality, embed, encoder …)
                 )->pd.DataFrame:
     "Process every slide of a manifest; return (and write) the summary table."
     slide_mpp = _renamed(slide_mpp, kwargs.pop("mpp", None), "slide_mpp", "mpp", "run_manifest")
@@ -228,7 +231,7 @@ def run_manifest(manifest:str|Path|pd.DataFrame, # CSV path or a DataFrame from 
     if stale:
         log.warning(f"{out_dir}: removed {len(stale)} temporary file(s) left by killed runs")
     rows = []
-    extra_cols = [c for c in df.columns if c not in ("slide", "slide_id", "mpp")]
+    extra_cols = [c for c in df.columns if c not in ("slide", "slide_id", "mpp", "modality")]
     for _, row in progress(list(df.iterrows()), desc="slides", disable=None if show_progress else True):
         sid = str(row["slide_id"])
         base = dict(slide_id=sid, slide=str(row["slide"]))
@@ -238,11 +241,12 @@ def run_manifest(manifest:str|Path|pd.DataFrame, # CSV path or a DataFrame from 
             continue
         mpp = _py(row.get("mpp"))
         mpp = slide_mpp if mpp is None else float(mpp)
+        kw = dict(kwargs, modality=str(row["modality"])) if _py(row.get("modality")) is not None else kwargs
         try:
             with warnings.catch_warnings():   # an empty slide is logged below, once
                 warnings.filterwarnings("ignore", message=re.escape(f"{sid}: no tiles"), category=UserWarning)
                 r = process_slide(row["slide"], out_dir, slide_id=sid, slide_mpp=mpp,
-                                  obs={c: row[c] for c in extra_cols}, **kwargs)
+                                  obs={c: row[c] for c in extra_cols}, **kw)
             empty = r.pop("empty")
             rows.append(dict(base, status="empty" if empty else "done", reason=empty, output=str(dest),
                              **{k: v for k, v in r.items() if k != "slide_id"}))
@@ -270,6 +274,7 @@ def _write_summary(rows, out_dir, shard)->pd.DataFrame:
         summ.to_csv(tmp_, index=False)
     return summ
 
+
 # %% ../nbs/08_runs.ipynb #e0d37340
 def _channel(c):
     "A channel given on the command line: an index when it is a whole number, else a name."
@@ -294,12 +299,13 @@ def tile(slide:str, # slide file
          stride_px:int=None, # step between tiles (default: tile_px)
          min_tissue:float=0.5, # minimum tissue fraction per tile
          channel:str=None, # fluorescence: the channel (name or index) that shows tissue
+         modality:str=None, # brightfield or fluorescence, overriding what the file says
          mpp:float=None, # deprecated: use --slide-mpp
         ):
     "Detect tissue and tile one slide into OUT/<slide>.h5ad (+ an overview PNG)."
     slide_mpp = _renamed(slide_mpp, mpp, "slide_mpp", "mpp", "tile")
     r = process_slide(slide, out, slide_mpp=slide_mpp, tile_mpp=tile_mpp, magnification=magnification, tile_px=tile_px,
-                      stride_px=stride_px, min_tissue=min_tissue, channel=_channel(channel))
+                      stride_px=stride_px, min_tissue=min_tissue, channel=_channel(channel), modality=modality)
     dest = Path(out)/f"{r['slide_id']}.h5ad"
     print(f"{r['slide_id']}: {r['n_tiles']} tiles, {r['tissue_mm2']} mm² tissue → {dest}")
 
@@ -312,6 +318,7 @@ def run(manifest:str, # CSV with a 'slide' column (optional: slide_id, mpp, meta
         tile_px:int=224, # tile edge in pixels
         min_tissue:float=0.5, # minimum tissue fraction per tile
         channel:str=None, # fluorescence: the channel (name or index) that shows tissue
+        modality:str=None, # brightfield or fluorescence, overriding the files (a manifest column modality wins)
         shard:str=None, # i/n: only every n-th slide from the i-th; default in a SLURM job array: the task's, else all
         skip_errors:bool=True, # record a failed slide and go on with the next
         resume:bool=True, # skip slides whose output exists
@@ -337,7 +344,7 @@ def run(manifest:str, # CSV with a 'slide' column (optional: slide_id, mpp, meta
     emb = _embedder(encoder, weights, random_weights, batch_size, num_workers, device, _channels(channels), force)
     summ = run_manifest(manifest, out, shard=shard, resume=resume, skip_errors=skip_errors, slide_mpp=slide_mpp,
                         tile_mpp=tile_mpp, magnification=magnification, tile_px=tile_px, min_tissue=min_tissue,
-                        channel=_channel(channel), embed=emb, encoder=emb.name if emb else None)
+                        channel=_channel(channel), modality=modality, embed=emb, encoder=emb.name if emb else None)
     _report(summ, out, shard)
 
 def _embedder(encoder, weights, random_weights, batch_size, num_workers, device, channels=None, force=False):
@@ -368,6 +375,7 @@ def embed(slide:str, # slide file
           tile_px:int=None, # tile edge when tiling here (default: the encoder's input size)
           min_tissue:float=0.5, # minimum tissue fraction per tile when tiling here
           channel:str=None, # fluorescence: the channel (name or index) that shows tissue, when tiling here
+          modality:str=None, # brightfield or fluorescence, overriding what the file says
           channels:str=None, # fluorescence: 1 or 3 comma-separated channels the encoder sees
           force:bool=False, # embed a fluorescence slide with an H&E encoder anyway
           batch_size:int=64, # tiles per forward pass
@@ -395,13 +403,14 @@ def embed(slide:str, # slide file
     else:
         process_slide(slide, dest.parent, slide_id=dest.stem, slide_mpp=slide_mpp,
                       tile_mpp=tile_mpp or enc.cfg.mpp or 0.5, tile_px=tile_px or enc.input_size,
-                      min_tissue=min_tissue, channel=_channel(channel))
+                      min_tissue=min_tissue, channel=_channel(channel), modality=modality)
     if read_adata(dest).n_obs == 0:
         print(f"{Path(slide).name}: no tiles, nothing to embed → {dest}")
         return
     extra = {k: v for k, v in dict(channels=_channels(channels), force=force or None).items() if v is not None}
-    a = embed_slide(slide, enc, out=dest, overwrite=overwrite, slide_mpp=slide_mpp, batch_size=batch_size,
-                    num_workers=num_workers, device=device, show_progress=True, **extra)
+    with open_slide(slide, slide_mpp=slide_mpp, modality=modality) as s:
+        a = embed_slide(s, enc, out=dest, overwrite=overwrite, batch_size=batch_size, num_workers=num_workers,
+                        device=device, show_progress=True, **extra)
     key = feature_key(enc.name)
     print(f"{Path(slide).name}: {a.n_obs} tiles × {a.obsm[key].shape[1]} features ({key}) → {dest}")
 
@@ -447,3 +456,4 @@ def _report(summ:pd.DataFrame, out, shard=None, width:int=70):
           f"{counts.get('failed', 0)} failed; summary in {Path(out)/name}")
     if counts.get("failed", 0):
         raise SystemExit(1)
+
