@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_containers.ipynb #48ec65d1
 from __future__ import annotations
-import json, math, warnings
+import json, math, warnings, dataclasses
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -26,6 +26,7 @@ def _clean(v):
     if isinstance(v, (np.integer,)): return int(v)
     if isinstance(v, (np.floating,)): return float(v)
     if isinstance(v, tuple): return list(v)
+    if isinstance(v, np.ndarray): return v.tolist()
     return v
 
 def feature_key(encoder:str)->str:
@@ -101,14 +102,27 @@ def read_adata(path:str|Path):
     if not path.exists(): raise PathnbError("container not found", path=path)
     return ad.read_h5ad(path) if path.suffix == ".h5ad" else ad.read_zarr(path)
 
+def _spec_value(k:str, v):
+    "A spec value read back from h5ad/zarr as the plain Python value `TileSpec` holds."
+    if k == "slide_dimensions":
+        return tuple(int(i) for i in v)
+    if k in ("channel_names", "channels"):
+        vs = [x.item() if hasattr(x, "item") else x for x in np.asarray(v).ravel()]
+        return [int(x) for x in vs] if k == "channels" else [str(x) for x in vs]
+    return v.item() if hasattr(v, "item") else v
+
+def _field_default(f:dataclasses.Field):
+    "A field's default, or None (h5ad cannot store None, so absent keys were None or predate the field)."
+    return f.default if f.default is not dataclasses.MISSING else None
+
 def tiles_from_adata(adata)->Tiles:
     "The `Tiles` (table + spec) a container was made from."
     s = dict(adata.uns["slide"])
     keys = set(TileSpec.__dataclass_fields__)
-    vals = {k: (tuple(int(i) for i in v) if k == "slide_dimensions" else v.item() if hasattr(v, "item") else v) for k, v in s.items() if k in keys}
+    vals = {k: _spec_value(k, v) for k, v in s.items() if k in keys}
     missing = [k for k in ("mpp", "tile_px", "tile_px0", "slide_path") if k not in vals]
     if missing: raise InputError(f"uns['slide'] lacks {missing}: not a pathnb tile container", path="adata")
-    spec = TileSpec(**{k: vals.get(k) for k in keys})
+    spec = TileSpec(**{k: vals[k] if k in vals else _field_default(f) for k, f in TileSpec.__dataclass_fields__.items()})
     cols = [c for c in ("x", "y", "col", "row", "tissue") if c in adata.obs]
     return Tiles(adata.obs[cols].reset_index(drop=True), spec)
 

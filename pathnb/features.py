@@ -5,30 +5,51 @@
 # %% ../nbs/07_features.ipynb #4730804b
 from __future__ import annotations
 import os, math, contextlib
+from dataclasses import replace
 from pathlib import Path
 import numpy as np
 import torch
 from torch.utils.data import Dataset, DataLoader
-from .core import InputError, get_device, get_logger, progress
+from .core import InputError, ModalityError, get_device, get_logger, progress, renamed_arg
 from .slide import Slide, open_slide
-from .tiling import Tiles, tile_slide
+from .tiling import Tiles, tile_slide, slide_modality, resolve_channels, _read_channels
 from .containers import tiles_to_adata, add_features, feature_key, write_adata, read_adata, tiles_from_adata
 from .encoders import Encoder, load_encoder
 
 # %% auto #0
-__all__ = ['TileBatches', 'extract_features', 'embed_slide']
+__all__ = ['TileBatches', 'encoder_channels', 'intensity_window', 'extract_features', 'embed_slide']
 
 # %% ../nbs/07_features.ipynb #7ca62061
+def _to_rgb8(x:np.ndarray, # (b, t, t, k) tiles of k = 1 or 3 channels
+             intensity_max, # per-channel value mapped to 255 (None: the data are uint8 already)
+            )->np.ndarray: # (b, t, t, 3) uint8
+    "Fluorescence channels as the uint8 RGB an encoder takes: scaled to 0–255, one channel replicated three times."
+    if intensity_max is not None:
+        hi = np.maximum(np.asarray(intensity_max, np.float32), 1e-6)
+        x = np.clip(x.astype(np.float32) * (255.0 / hi) + 0.5, 0, 255).astype(np.uint8)
+    elif x.dtype != np.uint8:
+        raise InputError(f"{x.dtype} tiles need an intensity window to become 8-bit", path="intensity_max",
+                         fix="pass intensity_max= (one value per channel), e.g. from intensity_window(slide, channels)")
+    if x.shape[-1] == 1:
+        x = np.repeat(x, 3, axis=-1)
+    if x.shape[-1] != 3:
+        raise InputError(f"an RGB encoder takes 1 or 3 channels, got {x.shape[-1]}", path="channels")
+    return np.ascontiguousarray(x)
+
 class TileBatches(Dataset):
     "Batches of tiles read from a slide at the tile table's mpp; every process opens its own slide handle."
     def __init__(self, slide:Slide|str|Path, # an open slide (reused in this process only) or its path
                  tiles:Tiles, # the tile table (level-0 x, y + spec)
                  batch_size:int=64, # tiles per item
+                 channels=None, # channel names/indices to read (default: the spec's; fluorescence: every channel)
+                 rgb:bool=False, # deliver uint8 RGB for an encoder: 1 channel replicated, scaled by `intensity_max`
+                 intensity_max=None, # per-channel value mapped to 255 when `rgb` (needed for 16-bit data)
                 ):
-        if not isinstance(tiles, Tiles): raise InputError(f"tiles must be a pathnb.tiling.Tiles table, got {type(tiles).__name__}", path="tiles", fix="make one with tile_slide(slide, mpp, tile_px)")
+        if not isinstance(tiles, Tiles): raise InputError(f"tiles must be a pathnb.tiling.Tiles table, got {type(tiles).__name__}", path="tiles", fix="make one with tile_slide(slide, tile_mpp, tile_px)")
         if int(batch_size) < 1: raise InputError(f"batch_size must be ≥ 1, got {batch_size}", path="batch_size")
         self.path = Path(slide.path if isinstance(slide, Slide) else slide)
         self.xy, self.tile_px, self.downsample, self.batch_size = tiles.xy, int(tiles.spec.tile_px), float(tiles.spec.downsample), int(batch_size)
+        self.spec, self.channels, self.rgb, self.intensity_max = tiles.spec, channels, bool(rgb), intensity_max
         self._slide, self._pid, self._own = (slide, os.getpid(), False) if isinstance(slide, Slide) else (None, None, True)
     def __len__(self): return math.ceil(len(self.xy) / self.batch_size)
     @property
@@ -41,8 +62,14 @@ class TileBatches(Dataset):
         if not 0 <= j < len(self): raise IndexError(j)
         i0, i1 = j * self.batch_size, min(len(self.xy), (j + 1) * self.batch_size)
         s, t = self.slide, self.tile_px
-        out = np.empty((i1 - i0, t, t, 3), np.uint8)
-        for k, (x, y) in enumerate(self.xy[i0:i1]): out[k] = s.read_region(x, y, t, t, downsample=self.downsample)
+        ch = _read_channels(self.spec, s, self.channels)
+        if ch is None:
+            out = np.empty((i1 - i0, t, t, 3), np.uint8)
+            for k, (x, y) in enumerate(self.xy[i0:i1]): out[k] = s.read_region(x, y, t, t, downsample=self.downsample)
+        else:
+            out = np.stack([s.read_region(x, y, t, t, downsample=self.downsample, channels=ch) for x, y in self.xy[i0:i1]])
+            if self.rgb:
+                out = _to_rgb8(out, self.intensity_max)
         return torch.from_numpy(out), torch.arange(i0, i1)
     def close(self):
         "Close the slide handle if this dataset opened it."
@@ -61,6 +88,50 @@ def _amp_dtype(device:torch.device, amp:bool|str|None):
     if device.type == "cuda": return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return torch.bfloat16
 
+def encoder_channels(slide:Slide, # the open slide
+                     encoder:Encoder, # the encoder its tiles go to
+                     channels=None, # channel names/indices chosen by the caller (None: not chosen)
+                     force:bool=False, # embed a fluorescence slide with a brightfield (H&E) encoder anyway
+                    )->list|None: # channel indices to read (None: the slide's RGB)
+    "The channels an RGB encoder reads from `slide`; one clear `ModalityError` for a fluorescence slide it cannot take."
+    if slide_modality(slide) != "fluorescence":
+        return resolve_channels(slide, channels)
+    name = Path(str(slide.path)).name
+    names = list(getattr(slide, "channel_names", None) or [])
+    has = f" (channels: {', '.join(map(str, names))})" if names else ""
+    emod = getattr(encoder.cfg, "modality", None)
+    if emod == "brightfield" and not force:
+        raise ModalityError(f"this is a fluorescence slide{has}, and encoder {encoder.name!r} was trained on brightfield (H&E) tiles: "
+                            "its features would be meaningless", path=slide.path,
+                            fix="use a generic or fluorescence encoder with channels=[...] (1 channel, replicated, or 3), "
+                                "or pass force=True to embed anyway",
+                            cli_fix="use a generic or fluorescence encoder with --channels (1 channel, replicated, or 3), "
+                                    "or pass --force to embed anyway")
+    ch = resolve_channels(slide, channels)
+    if ch is None and force and len(names) in (1, 3):
+        ch = list(range(len(names)))
+    nuc = getattr(slide, "nuclear_channel", None)
+    hint = names[nuc()] if callable(nuc) and names and nuc() is not None else (names[0] if names else 0)
+    if ch is None:
+        raise ModalityError(f"{name} is a fluorescence slide{has}: choose the channels an RGB encoder sees", path=slide.path,
+                            fix=f"pass channels=[{hint!r}] (one channel, replicated to RGB) or three channel names",
+                            cli_fix=f"pass --channels {hint} (one channel, replicated to RGB) or three comma-separated names")
+    if len(ch) not in (1, 3):
+        raise ModalityError(f"{len(ch)} channels chosen, but an RGB encoder takes 1 (replicated) or 3", path=slide.path,
+                            fix=f"pass one channel (e.g. channels=[{hint!r}]) or three", cli_fix=f"pass --channels {hint}, or three names")
+    return ch
+
+def intensity_window(slide:Slide, # an open fluorescence slide
+                     channels:list, # channel indices
+                     q:float=99.9, # percentile of each channel mapped to 255
+                    )->list|None: # one value per channel (None: 8-bit data, used as they are)
+    "Per-channel intensity that becomes 255 when fluorescence tiles go to an RGB encoder, from a thumbnail."
+    th = np.asarray(slide.thumbnail(max_size=min(1024, max(slide.dimensions)), channels=list(channels)))   # never enlarged
+    if th.dtype == np.uint8:
+        return None
+    th = th.reshape(-1, th.shape[-1]).astype(np.float64)
+    return [float(max(np.percentile(th[:, k], q), 1.0)) for k in range(th.shape[1])]
+
 def extract_features(slide:Slide|str|Path, # an open slide or its path
                      tiles:Tiles, # the tiles to embed
                      encoder:Encoder, # from `load_encoder`
@@ -72,21 +143,28 @@ def extract_features(slide:Slide|str|Path, # an open slide or its path
                      prefetch:int=2, # batches each worker reads ahead
                      mp_context:str|None=None, # worker start method: None (torch's default: fork on Linux), "forkserver" or "spawn"
                      show_progress:bool=False, # progress bar over batches
+                     channels=None, # fluorescence: 1 or 3 channel names/indices to feed the encoder (default: the spec's)
+                     force:bool=False, # embed a fluorescence slide with a brightfield (H&E) encoder anyway
+                     intensity_max=None, # fluorescence: per-channel value mapped to 255 (default: `intensity_window`)
                     )->np.ndarray: # float32 (n_tiles, dim), rows in tile order
     "Embed every tile of `tiles` with `encoder`, streaming batches from worker processes."
-    dev = get_device(device)
-    encoder = encoder.to(dev).eval()
-    n = len(tiles)
-    if out is None: out = np.empty((n, encoder.dim), np.float32)
-    elif tuple(out.shape) != (n, encoder.dim): raise InputError(f"out has shape {tuple(out.shape)}, expected ({n}, {encoder.dim})", path="out")
-    if n == 0: return out
-    if num_workers is None: num_workers = min(4, max(0, (os.cpu_count() or 1) - 1))
     ds = TileBatches(slide, tiles, batch_size)
-    dl = DataLoader(ds, batch_size=None, shuffle=False, num_workers=num_workers, pin_memory=dev.type == "cuda",
-                    prefetch_factor=prefetch if num_workers else None, multiprocessing_context=mp_context if num_workers else None)
-    dt = _amp_dtype(dev, amp)
-    ctx = torch.autocast(dev.type, dtype=dt) if dt is not None else contextlib.nullcontext()
     try:
+        ch = encoder_channels(ds.slide, encoder, channels if channels is not None else tiles.spec.channels, force)
+        if ch is not None and intensity_max is None:
+            intensity_max = intensity_window(ds.slide, ch)
+        ds.channels, ds.rgb, ds.intensity_max = ch, True, intensity_max
+        dev = get_device(device)
+        encoder = encoder.to(dev).eval()
+        n = len(tiles)
+        if out is None: out = np.empty((n, encoder.dim), np.float32)
+        elif tuple(out.shape) != (n, encoder.dim): raise InputError(f"out has shape {tuple(out.shape)}, expected ({n}, {encoder.dim})", path="out")
+        if n == 0: return out
+        if num_workers is None: num_workers = min(4, max(0, (os.cpu_count() or 1) - 1))
+        dl = DataLoader(ds, batch_size=None, shuffle=False, num_workers=num_workers, pin_memory=dev.type == "cuda",
+                        prefetch_factor=prefetch if num_workers else None, multiprocessing_context=mp_context if num_workers else None)
+        dt = _amp_dtype(dev, amp)
+        ctx = torch.autocast(dev.type, dtype=dt) if dt is not None else contextlib.nullcontext()
         with torch.inference_mode(), ctx:
             for x, idx in progress(dl, desc=f"{encoder.name} features", disable=None if show_progress else True):
                 f = encoder(encoder.preprocess(x.to(dev, non_blocking=True)))
@@ -99,14 +177,18 @@ def embed_slide(slide:Slide|str|Path, # an open slide or its path
                 encoder:Encoder|str, # an `Encoder`, or a name for `load_encoder` (weights required)
                 tiles:Tiles|None=None, # tiles to embed (default: `tile_slide` at the encoder's mpp and input size)
                 out:str|Path|None=None, # .h5ad/.zarr to write (and to resume from)
-                mpp:float|None=None, # tile resolution when tiling here (default: the encoder's hint, else 0.5)
+                tile_mpp:float|None=None, # tile resolution when tiling here (default: the encoder's hint, else 0.5)
                 tile_px:int|None=None, # tile edge when tiling here (default: the encoder's input size)
                 min_tissue:float=0.5, # tissue fraction a tile needs when tiling here
                 overwrite:bool=False, # recompute even if `out` already has these features
                 slide_mpp:float|None=None, # level-0 µm/px override when opening from a path
+                channels=None, # fluorescence: 1 or 3 channel names/indices to feed the encoder
+                force:bool=False, # embed a fluorescence slide with a brightfield (H&E) encoder anyway
+                mpp:float|None=None, # deprecated spelling of `tile_mpp`
                 **kwargs, # passed to `extract_features` (batch_size, num_workers, device, amp …)
                ):
     "Tile (if needed), embed and store a slide's features in its AnnData (`obsm['X_<encoder>']`), resumably."
+    tile_mpp = renamed_arg(tile_mpp, mpp, "tile_mpp", "mpp", "embed_slide")
     if isinstance(encoder, str): encoder = load_encoder(encoder)
     key = feature_key(encoder.name)
     adata = None
@@ -116,15 +198,24 @@ def embed_slide(slide:Slide|str|Path, # an open slide or its path
             get_logger("pathnb.features").info(f"{out}: {key} already present, skipping"); return adata
         tiles = tiles_from_adata(adata)
     own = not isinstance(slide, Slide)
-    s = open_slide(slide, mpp=slide_mpp) if own else slide
+    s = open_slide(slide, slide_mpp=slide_mpp) if own else slide
     try:
-        if tiles is None: tiles = tile_slide(s, mpp=mpp or encoder.cfg.mpp or 0.5, tile_px=tile_px or encoder.input_size, min_tissue=min_tissue)
-        feats = extract_features(s, tiles, encoder, **kwargs)
+        chosen = channels if channels is not None else (tiles.spec.channels if tiles is not None else None)
+        ch = encoder_channels(s, encoder, chosen, force)   # refuse before the work starts
+        if tiles is None:
+            tiles = tile_slide(s, tile_mpp=tile_mpp or encoder.cfg.mpp or 0.5, tile_px=tile_px or encoder.input_size,
+                               min_tissue=min_tissue, channels=ch)
+        elif ch is not None and ch != tiles.spec.channels:
+            tiles = Tiles(tiles.df, replace(tiles.spec, channels=ch))
+        imax = intensity_window(s, ch) if ch is not None else None
+        feats = extract_features(s, tiles, encoder, channels=ch, force=force, intensity_max=imax, **kwargs)
+        forced = force and slide_modality(s) == "fluorescence" and getattr(encoder.cfg, "modality", None) == "brightfield"
     finally:
         if own: s.close()
     if adata is None: adata = tiles_to_adata(tiles)
     cfg = encoder.cfg
+    extra = {k: v for k, v in dict(channels=ch, intensity_max=imax, forced_modality=True if forced else None).items() if v is not None}
     add_features(adata, feats, encoder.name, input_size=cfg.input_size, mean=list(cfg.mean), std=list(cfg.std),
-                 arch=cfg.timm_name or "custom", weights=encoder.weights, pool=cfg.pool)
+                 arch=cfg.timm_name or "custom", weights=encoder.weights, pool=cfg.pool, **extra)
     if out is not None: write_adata(adata, out)
     return adata

@@ -9,12 +9,13 @@ from dataclasses import dataclass, asdict, field, replace
 from pathlib import Path
 import numpy as np
 import pandas as pd
-from .core import InputError, MppError
+from .core import InputError, MppError, renamed_arg
 from .slide import Slide
 from .tissue import TissueMask, detect_tissue
 
 # %% auto #0
-__all__ = ['grid_1d', 'tissue_fraction', 'TileSpec', 'Tiles', 'tile_slide', 'iter_tiles', 'plot_tiles']
+__all__ = ['grid_1d', 'tissue_fraction', 'TileSpec', 'slide_modality', 'resolve_channels', 'Tiles', 'tile_slide', 'iter_tiles',
+           'plot_tiles']
 
 # %% ../nbs/04_tiling.ipynb #ddb47f6c
 def grid_1d(length:int, # slide extent in level-0 pixels
@@ -55,7 +56,7 @@ def tissue_fraction(tm:TissueMask, # tissue mask of the slide
 @dataclass
 class TileSpec:
     "How a tile grid was made; all sizes in pixels, `*_px0` in level-0 pixels."
-    mpp:float # target µm/px of a tile
+    mpp:float # target µm/px of a tile (the `tile_mpp` it was cut at)
     tile_px:int # tile edge at `mpp`
     stride_px:int # step between tiles at `mpp`
     tile_px0:float # tile edge in level-0 pixels (tile_px · mpp / slide_mpp)
@@ -71,8 +72,54 @@ class TileSpec:
     partial:bool # whether edge tiles overhang the slide
     tissue_mpp:float|None=None # resolution of the tissue mask used (None: no mask)
     magnification:float|None=None # the requested magnification, if tiles were asked for that way
+    modality:str="brightfield" # "brightfield" (H&E, IHC) or "fluorescence"; files without the field are brightfield
+    channel_names:list|None=None # the slide's channel names (fluorescence), in file order
+    channels:list|None=None # indices of the channels a tile read returns (None: RGB, or every channel of a fluorescence slide)
+
+    @property
+    def tile_mpp(self)->float:
+        "The µm/px the tiles were cut at (the recorded `mpp`)."
+        return self.mpp
+
     def to_dict(self)->dict:
-        d = asdict(self); d["slide_dimensions"] = list(d["slide_dimensions"]); return d
+        "The spec as plain Python values (lists, not tuples)."
+        d = asdict(self)
+        d["slide_dimensions"] = list(d["slide_dimensions"])
+        return d
+
+def slide_modality(slide)->str:
+    "A slide's modality: 'brightfield' or 'fluorescence' (objects that do not say are brightfield)."
+    return getattr(slide, "modality", None) or "brightfield"
+
+def resolve_channels(slide, # an open slide
+                     channels, # channel names and/or indices (a single one is allowed), or None
+                    )->list|None: # channel indices, or None when `channels` is None
+    "Channel indices for `channels` given by name or index, checked against the slide's channels."
+    if channels is None:
+        return None
+    if isinstance(channels, (str, int, np.integer)):
+        channels = [channels]
+    out = []
+    for c in channels:
+        if hasattr(slide, "channel_index"):
+            out.append(int(slide.channel_index(c)))
+        elif isinstance(c, (int, np.integer)):
+            out.append(int(c))
+        else:
+            raise InputError(f"channel {c!r} given by name, but the slide has no channel names", path=getattr(slide, "path", "channels"),
+                             fix="give channels by index", cli_fix="give --channels by index")
+    if not out:
+        raise InputError("channels is empty", path="channels", fix="name at least one channel, or pass channels=None")
+    return out
+
+def _read_channels(spec:TileSpec, slide, channels)->list|None:
+    "The channel indices a read returns: `channels`, else the spec's, else every channel of a fluorescence slide."
+    ch = resolve_channels(slide, channels)
+    if ch is None:
+        ch = spec.channels
+    if ch is None and slide_modality(slide) == "fluorescence" and getattr(slide, "channel_names", None):
+        ch = list(range(len(slide.channel_names)))
+    return None if ch is None else [int(c) for c in ch]
 
 @dataclass
 class Tiles:
@@ -97,28 +144,40 @@ class Tiles:
         if not isinstance(idx, slice): idx = np.asarray(idx)
         sub = self.df[idx] if isinstance(idx, np.ndarray) and idx.dtype == bool else self.df.iloc[idx]
         return Tiles(sub.reset_index(drop=True), self.spec)
-    def read(self, slide:Slide, i:int)->np.ndarray:
-        "Tile `i` as uint8 RGB (tile_px, tile_px, 3), read from `slide` at the spec's mpp."
+    def read(self, slide:Slide, # the slide the tiles came from
+             i:int, # tile index
+             channels=None, # channel names/indices to read (default: the spec's; fluorescence: all channels)
+            )->np.ndarray: # uint8 RGB (t, t, 3), or (t, t, k) in the file's dtype for chosen channels
+        "Tile `i` read from `slide` at the spec's mpp: RGB, or the chosen channels of a fluorescence slide."
         x, y = self.xy[i]
-        return slide.read_region(x, y, self.spec.tile_px, self.spec.tile_px, downsample=self.spec.downsample)
+        t = self.spec.tile_px
+        ch = _read_channels(self.spec, slide, channels)
+        if ch is None:
+            return slide.read_region(x, y, t, t, downsample=self.spec.downsample)
+        return slide.read_region(x, y, t, t, downsample=self.spec.downsample, channels=ch)
     def __repr__(self):
         s = self.spec
+        ch = f", {s.modality} channels {s.channels}" if s.channels is not None else (", fluorescence" if s.modality == "fluorescence" else "")
         return (f"Tiles({len(self)} tiles of {s.tile_px} px at {s.mpp:g} µm/px = {s.tile_px0:.2f} level-0 px, "
-                f"stride {s.stride_px} px, level {s.level}, from {Path(s.slide_path).name})")
+                f"stride {s.stride_px} px, level {s.level}{ch}, from {Path(s.slide_path).name})")
 
 # %% ../nbs/04_tiling.ipynb #4fe05046
 def tile_slide(slide:Slide, # an open slide
-               mpp:float|None=0.5, # target µm/px of the tiles (exact; e.g. 0.263)
-               tile_px:int=224, # tile edge in pixels at `mpp`
-               stride_px:int|None=None, # step between tiles at `mpp` (default: tile_px, no overlap)
+               tile_mpp:float|None=0.5, # target µm/px of the tiles (exact; e.g. 0.263)
+               tile_px:int=224, # tile edge in pixels at `tile_mpp`
+               stride_px:int|None=None, # step between tiles at `tile_mpp` (default: tile_px, no overlap)
                overlap_px:int=0, # alternatively: overlap between neighbours (stride = tile_px − overlap_px)
                min_tissue:float=0.5, # keep tiles whose tissue fraction is at least this
                tissue:TissueMask|str|None="auto", # a TissueMask, "auto" (detect_tissue) or None (keep all)
                partial:bool=False, # include edge tiles that overhang the slide
-               magnification:float|None=None, # instead of mpp: e.g. 20 for "20×"
+               magnification:float|None=None, # instead of tile_mpp: e.g. 20 for "20×"
                tissue_kw:dict|None=None, # passed to `detect_tissue`
+               channels=None, # fluorescence: channel names/indices tile reads return (recorded in the spec)
+               mpp:float|None=None, # deprecated spelling of `tile_mpp`
               )->Tiles:
     "Tile `slide` at an exact mpp: level-0 coordinates, tissue fraction from the mask, and a spec."
+    if mpp is not None:
+        tile_mpp = renamed_arg(None if tile_mpp == 0.5 else tile_mpp, mpp, "tile_mpp", "mpp", "tile_slide")
     tile_px = int(tile_px)
     if tile_px <= 0: raise InputError(f"tile_px must be positive, got {tile_px}", path="tile_px")
     if stride_px is None: stride_px = tile_px - int(overlap_px)
@@ -127,13 +186,16 @@ def tile_slide(slide:Slide, # an open slide
     if not 0 <= min_tissue <= 1: raise InputError(f"min_tissue is a fraction in [0, 1], got {min_tissue}", path="min_tissue")
     if magnification is not None:
         if not magnification > 0: raise InputError(f"magnification must be positive, got {magnification}", path="magnification")
-        if slide.objective_power: mpp = slide.mpp * slide.objective_power / magnification
+        if slide.objective_power: tile_mpp = slide.mpp * slide.objective_power / magnification
         else:
-            mpp = 10.0 / magnification
-            warnings.warn(f"{slide.path.name}: objective power unknown; taking {magnification:g}× as {mpp:g} µm/px", stacklevel=2)
-    if mpp is None or not mpp > 0: raise InputError(f"mpp must be positive, got {mpp}", path="mpp", fix="pass mpp=0.5 (or magnification=20)")
-    smpp = slide.mpp   # raises MppError naming `mpp=` when unknown
-    ds = mpp / smpp
+            tile_mpp = 10.0 / magnification
+            warnings.warn(f"{slide.path.name}: objective power unknown; taking {magnification:g}× as {tile_mpp:g} µm/px", stacklevel=2)
+    if tile_mpp is None or not tile_mpp > 0:
+        raise InputError(f"tile_mpp must be positive, got {tile_mpp}", path="tile_mpp",
+                         fix="pass tile_mpp=0.5 (or magnification=20)", cli_fix="pass --tile-mpp 0.5")
+    ch = resolve_channels(slide, channels)
+    smpp = slide.mpp   # raises MppError naming `slide_mpp=` when unknown
+    ds = tile_mpp / smpp
     tile0, stride0 = tile_px * ds, stride_px * ds
     W, H = slide.dimensions
     xs, ys = grid_1d(W, tile0, stride0, partial), grid_1d(H, tile0, stride0, partial)
@@ -142,16 +204,18 @@ def tile_slide(slide:Slide, # an open slide
     X, Y, C, R = X.ravel(), Y.ravel(), C.ravel(), R.ravel()
     if isinstance(tissue, str):
         if tissue != "auto": raise InputError(f"tissue must be a TissueMask, 'auto' or None, got {tissue!r}", path="tissue")
-        tissue = detect_tissue(slide, **(tissue_kw or {}))
+        tissue = detect_tissue(slide, **(tissue_kw or {}))   # a fluorescence slide gets the fluorescence mask
     frac = tissue_fraction(tissue, X, Y, tile0) if tissue is not None else np.ones(len(X))
     keep = frac >= min_tissue if tissue is not None else np.ones(len(X), bool)
     df = pd.DataFrame(dict(x=X[keep], y=Y[keep], col=C[keep], row=R[keep], tissue=frac[keep].astype(np.float32)))
     lvl = slide.best_level(ds)
-    spec = TileSpec(mpp=float(mpp), tile_px=tile_px, stride_px=int(stride_px), tile_px0=float(tile0), stride_px0=float(stride0),
+    names = getattr(slide, "channel_names", None)
+    spec = TileSpec(mpp=float(tile_mpp), tile_px=tile_px, stride_px=int(stride_px), tile_px0=float(tile0), stride_px0=float(stride0),
                     level=lvl, level_downsample=slide.level_downsamples[lvl], downsample=float(ds), slide_mpp=smpp,
                     mpp_source=slide.mpp_source, slide_path=str(slide.path), slide_dimensions=tuple(slide.dimensions),
                     min_tissue=float(min_tissue) if tissue is not None else 0.0, partial=bool(partial),
-                    tissue_mpp=tissue.mpp if tissue is not None else None, magnification=magnification)
+                    tissue_mpp=tissue.mpp if tissue is not None else None, magnification=magnification,
+                    modality=slide_modality(slide), channel_names=[str(n) for n in names] if names else None, channels=ch)
     return Tiles(df, spec)
 
 # %% ../nbs/04_tiling.ipynb #de80f543
@@ -159,21 +223,28 @@ def iter_tiles(slide:Slide, # the open slide the tiles came from
                tiles:Tiles, # the tiles to read
                num_workers:int=2, # reader threads (1: read in this thread)
                prefetch:int=4, # tiles in flight per thread
+               channels=None, # channel names/indices to read (default: the spec's, see `Tiles.read`)
               ):
-    "Yield `(i, uint8 RGB tile)` for every tile, in order, reading ahead with threads."
+    "Yield `(i, tile)` for every tile, in order, reading ahead with threads."
     from concurrent.futures import ThreadPoolExecutor
     from collections import deque
     n = len(tiles)
+    ch = _read_channels(tiles.spec, slide, channels)   # resolve names once, before the threads
     if num_workers is None or num_workers <= 1:
-        for i in range(n): yield i, tiles.read(slide, i)
+        for i in range(n):
+            yield i, tiles.read(slide, i, ch)
         return
     xy = tiles.xy  # build the cache once, before the threads share it
     with ThreadPoolExecutor(num_workers) as ex:
         q, nxt = deque(), 0
-        while nxt < n and len(q) < num_workers * prefetch: q.append(ex.submit(tiles.read, slide, nxt)); nxt += 1
+        while nxt < n and len(q) < num_workers * prefetch:
+            q.append(ex.submit(tiles.read, slide, nxt, ch))
+            nxt += 1
         for i in range(n):
             img = q.popleft().result()
-            if nxt < n: q.append(ex.submit(tiles.read, slide, nxt)); nxt += 1
+            if nxt < n:
+                q.append(ex.submit(tiles.read, slide, nxt, ch))
+                nxt += 1
             yield i, img
 
 # %% ../nbs/04_tiling.ipynb #02e9d7e1
