@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_tissue.ipynb #8f458762
 from __future__ import annotations
-import math, json, uuid
+import math, json, uuid, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
@@ -14,8 +14,8 @@ from .slide import Slide
 
 # %% auto #0
 __all__ = ['INK_SEED', 'INK_GROW', 'saturation', 'otsu', 'tissue_threshold', 'hue', 'pen_mask', 'remove_small',
-           'fill_small_holes', 'segment_tissue', 'mask_scores', 'TissueMask', 'detect_tissue', 'mask_polygons',
-           'tissue_geojson', 'save_geojson', 'plot_tissue']
+           'fill_small_holes', 'segment_tissue', 'mask_scores', 'segment_fluorescence', 'TissueMask', 'detect_tissue',
+           'mask_polygons', 'tissue_geojson', 'save_geojson', 'plot_tissue']
 
 # %% ../nbs/03_tissue.ipynb #87202e0b
 def saturation(rgb:np.ndarray, # uint8 RGB image
@@ -78,7 +78,7 @@ INK_GROW = ((60, 262, 0.08), (320, 25, 0.4))                    # ink mixed with
 def pen_mask(rgb:np.ndarray, # uint8 RGB thumbnail
              mpp:float=8.0, # its resolution, µm per pixel
              smooth_um:float=6.0, # Gaussian smoothing before the colour tests
-             min_width_um:float=40.0, # seed regions narrower than this are not ink (marker tips are ≥ 0.2 mm)
+             min_width_um:float=20.0, # seed regions narrower than this are not ink (marker strokes are ≥ 0.2 mm wide)
              grow_um:float=8.0, # rim added around the result (blurred stroke edges)
              seed_bands:tuple=INK_SEED, # (hue from, hue to, min saturation) of clearly-ink colours
              grow_bands:tuple=INK_GROW, # the same for ink-like colours seeds may spread through
@@ -168,6 +168,41 @@ def mask_scores(pred:np.ndarray, # predicted bool mask
     u = a + b - i
     return dict(dice=float(2 * i / (a + b)) if a + b else 1.0, iou=float(i / u) if u else 1.0)
 
+# %% ../nbs/03_tissue.ipynb #629ac438
+def segment_fluorescence(chan:np.ndarray, # nuclear-stain channel (h, w) or (h, w, 1), any real dtype
+                         mpp:float, # its resolution, µm per pixel
+                         blur_um:float=8.0, # Gaussian blur (sigma is half of this): nuclei → tissue density
+                         close_um:float=16.0, # closing radius
+                         min_tissue_um2:float=20_000, # drop objects smaller than this (0.02 mm²)
+                         min_hole_um2:float=1_000, # fill holes smaller than this; larger ones (lumens) stay
+                         k:float=8.0, # background threshold: median + k robust standard deviations
+                         floor:float=0.04, # never threshold below this (in the rescaled log intensity)
+                        )->np.ndarray: # bool mask (h, w)
+    "Tissue mask of a fluorescence nuclear channel: log intensity, blur, adaptive threshold, µm-based clean-up."
+    a = np.asarray(chan)
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[..., 0]
+    if a.ndim != 2 or a.dtype.kind not in "uif":
+        raise InputError(f"expected one channel (h, w) of numbers, got {a.dtype} {a.shape}", path="chan",
+                         fix="pass one channel, e.g. slide.thumbnail(mpp=8, channels=[slide.nuclear_channel()])[..., 0]")
+    if not mpp > 0:
+        raise InputError(f"mpp must be positive, got {mpp}", path="mpp")
+    a = a.astype(np.float32)
+    ok = np.isfinite(a)
+    if not ok.any():
+        raise InputError("the channel has no finite values", path="chan")
+    a = np.log1p(np.where(ok, a, np.nan) - np.nanmin(a))
+    lo, hi = np.nanpercentile(a, [0.5, 99.9])
+    if not hi > lo:
+        warnings.warn("the nuclear channel is flat (no signal): no tissue found", stacklevel=2)
+        return np.zeros(a.shape, bool)
+    x = np.clip((np.nan_to_num(a, nan=lo) - lo) / (hi - lo), 0, 1)
+    s = blur_um / 2 / mpp
+    if s > 0.3:
+        x = ndi.gaussian_filter(x, s)
+    m = x > tissue_threshold(x, k=k, floor=floor)
+    return _clean(m, mpp, close_um, min_hole_um2, min_tissue_um2)
+
 # %% ../nbs/03_tissue.ipynb #5b458b3d
 @dataclass
 class TissueMask:
@@ -178,6 +213,8 @@ class TissueMask:
     slide_dimensions:tuple # level-0 (width, height)
     path:str|None=None # the slide
     params:dict=field(default_factory=dict) # settings used
+    modality:str="brightfield" # "brightfield" (RGB thumbnail) or "fluorescence" (one channel)
+    channel:str|None=None # fluorescence: name of the channel thresholded
     @property
     def area_mm2(self)->float: return float(self.mask.sum()) * self.mpp ** 2 / 1e6
     @property
@@ -187,19 +224,35 @@ class TissueMask:
         return float(self.mask.sum()) * self.downsample ** 2 / (W * H)
     def __repr__(self):
         h, w = self.mask.shape
-        return f"TissueMask({w}×{h} at {self.mpp:.3g} µm/px, {self.area_mm2:.3f} mm² tissue, {100 * self.fraction:.1f}% of the slide)"
+        src = f", {self.modality} {self.channel}" if self.modality == "fluorescence" else ""
+        return f"TissueMask({w}×{h} at {self.mpp:.3g} µm/px, {self.area_mm2:.3f} mm² tissue, {100 * self.fraction:.1f}% of the slide{src})"
 
 def detect_tissue(slide:Slide, # an open slide (its mpp must be known)
                   mpp:float=8.0, # thumbnail resolution in µm/px
                   min_px:int=512, # use a finer thumbnail if the long side would have fewer pixels
-                  **kwargs, # passed to `segment_tissue` (blur_um, min_tissue_um2, min_hole_um2, pen, …)
+                  channel:int|str|None=None, # fluorescence: channel to threshold (name or index); default the nuclear stain
+                  **kwargs, # passed to `segment_tissue` (brightfield) or `segment_fluorescence` (fluorescence)
                  )->TissueMask:
-    "Tissue mask of `slide` from a thumbnail at about `mpp` µm/px."
+    "Tissue mask of `slide` from a thumbnail at about `mpp` µm/px: RGB for brightfield, the nuclear channel for fluorescence."
+    modality = getattr(slide, "modality", "brightfield")
+    if modality not in ("brightfield", "fluorescence"):
+        raise InputError(f"cannot detect tissue on a {modality!r} slide", path=str(slide.path),
+                         fix="open it with modality='brightfield' or modality='fluorescence'")
+    if modality == "brightfield" and channel is not None:
+        raise InputError(f"channel={channel!r} applies to fluorescence slides; this one is brightfield (RGB)",
+                         path=str(slide.path), fix="drop channel=, or open the slide with modality='fluorescence' if it is one",
+                         cli_fix="drop --channel, or pass --modality fluorescence if the slide is one")
     long_um = max(slide.dimensions) * slide.mpp
     m = max(slide.mpp, min(float(mpp), long_um / min_px))
-    rgb = slide.thumbnail(mpp=m)
-    mask = segment_tissue(rgb, m, **kwargs)
-    return TissueMask(mask, m, m / slide.mpp, tuple(slide.dimensions), str(slide.path), dict(mpp=m, **kwargs))
+    name = None
+    if modality == "fluorescence":
+        ci = slide.nuclear_channel() if channel is None else slide.channel_index(channel)
+        name = slide.channel_names[ci]
+        mask = segment_fluorescence(slide.thumbnail(mpp=m, channels=[ci])[..., 0], m, **kwargs)
+    else:
+        mask = segment_tissue(slide.thumbnail(mpp=m), m, **kwargs)
+    return TissueMask(mask, m, m / slide.mpp, tuple(slide.dimensions), str(slide.path), dict(mpp=m, **kwargs),
+                      modality=modality, channel=name)
 
 # %% ../nbs/03_tissue.ipynb #c9aa7f65
 def _ring_area(r): x, y = r[:, 0], r[:, 1]; return 0.5 * float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))
