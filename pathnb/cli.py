@@ -5,7 +5,7 @@
 # %% ../nbs/90_cli.ipynb #044cfdf0
 from __future__ import annotations
 import sys, os, importlib, traceback, argparse, inspect, warnings, typing, types
-from .core import PathnbError, get_logger, cli_errors
+from .core import PathnbError, cli_errors
 
 # %% auto #0
 __all__ = ['COMMANDS', 'register_command', 'main']

@@ -4,18 +4,19 @@
 
 # %% ../nbs/08_runs.ipynb #dda8ae99
 from __future__ import annotations
-import time, traceback, re, json, os, textwrap, warnings
+import math, os, re, textwrap, time, traceback, warnings
 from pathlib import Path
 import numpy as np
 import pandas as pd
 from fastcore.script import call_parse
 from . import core
-from .core import (PathnbError, InputError, SlideError, ModalityError, atomic_path, atomic_write_text, progress,
-                         get_logger, renamed_arg, clean_stale_tmp)
+from .core import (PathnbError, InputError, atomic_path, atomic_write_text, progress, get_logger, renamed_arg,
+                         clean_stale_tmp)
 from .slide import open_slide
 from .tissue import detect_tissue
 from .tiling import tile_slide
 from .containers import tiles_to_adata, write_adata, feature_key, read_adata
+
 
 # %% auto #0
 __all__ = ['read_manifest', 'parse_shard', 'shard_of', 'slurm_shard', 'process_slide', 'run_manifest', 'tile', 'run', 'embed']
@@ -116,7 +117,7 @@ def _py(v):
     "A plain Python value for summaries and logs: np.int64(3) → 3, np.float32(0.5) → 0.5, NaN → None."
     if isinstance(v, np.generic):
         v = v.item()
-    if isinstance(v, float) and v != v:
+    if isinstance(v, float) and math.isnan(v):
         return None
     return v
 
@@ -292,15 +293,15 @@ def _channels(cs):
 @call_parse
 def tile(slide:str, # slide file
          out:str="pathnb_tiles", # output folder: OUT/<slide>.h5ad and an overview OUT/<slide>.png
-         slide_mpp:float=None, # the slide's own level-0 µm/px, for files without it
+         slide_mpp:float|None=None, # the slide's own level-0 µm/px, for files without it
          tile_mpp:float=0.5, # µm/px the tiles are cut at
-         magnification:float=None, # or a target magnification such as 20
+         magnification:float|None=None, # or a target magnification such as 20
          tile_px:int=224, # tile edge in pixels
-         stride_px:int=None, # step between tiles (default: tile_px)
+         stride_px:int|None=None, # step between tiles (default: tile_px)
          min_tissue:float=0.5, # minimum tissue fraction per tile
-         channel:str=None, # fluorescence: the channel (name or index) that shows tissue
-         modality:str=None, # brightfield or fluorescence, overriding what the file says
-         mpp:float=None, # deprecated: use --slide-mpp
+         channel:str|None=None, # fluorescence: the channel (name or index) that shows tissue
+         modality:str|None=None, # brightfield or fluorescence, overriding what the file says
+         mpp:float|None=None, # deprecated: use --slide-mpp
         ):
     "Detect tissue and tile one slide into OUT/<slide>.h5ad (+ an overview PNG)."
     slide_mpp = _renamed(slide_mpp, mpp, "slide_mpp", "mpp", "tile")
@@ -312,25 +313,25 @@ def tile(slide:str, # slide file
 @call_parse
 def run(manifest:str, # CSV with a 'slide' column (optional: slide_id, mpp, metadata)
         out:str="pathnb_run", # output folder: OUT/<slide_id>.h5ad per slide and OUT/summary.csv
-        slide_mpp:float=None, # level-0 µm/px for slides whose file and manifest row (column mpp) have none
+        slide_mpp:float|None=None, # level-0 µm/px for slides whose file and manifest row (column mpp) have none
         tile_mpp:float=0.5, # µm/px the tiles are cut at
-        magnification:float=None, # or a target magnification such as 20
+        magnification:float|None=None, # or a target magnification such as 20
         tile_px:int=224, # tile edge in pixels
         min_tissue:float=0.5, # minimum tissue fraction per tile
-        channel:str=None, # fluorescence: the channel (name or index) that shows tissue
-        modality:str=None, # brightfield or fluorescence, overriding the files (a manifest column modality wins)
-        shard:str=None, # i/n: only every n-th slide from the i-th; default in a SLURM job array: the task's, else all
+        channel:str|None=None, # fluorescence: the channel (name or index) that shows tissue
+        modality:str|None=None, # brightfield or fluorescence, overriding the files (a manifest column modality wins)
+        shard:str|None=None, # i/n: only every n-th slide from the i-th (default: the SLURM array task's, else all)
         skip_errors:bool=True, # record a failed slide and go on with the next
         resume:bool=True, # skip slides whose output exists
-        encoder:str=None, # also embed the tiles with this encoder (registry or timm name)
-        weights:str=None, # the encoder's weights file (.safetensors/.pth); default: weights folder or HF hub
+        encoder:str|None=None, # also embed the tiles with this encoder (registry or timm name)
+        weights:str|None=None, # the encoder's weights file (.safetensors/.pth); default: weights folder or HF hub
         random_weights:bool=False, # use random encoder weights (testing only)
-        channels:str=None, # fluorescence: 1 or 3 comma-separated channels the encoder sees
+        channels:str|None=None, # fluorescence: 1 or 3 comma-separated channels the encoder sees
         force:bool=False, # embed fluorescence slides with an H&E encoder anyway
         batch_size:int=64, # tiles per forward pass
-        num_workers:int=None, # tile-reading processes (default: min(4, CPUs − 1))
+        num_workers:int|None=None, # tile-reading processes (default: min(4, CPUs − 1))
         device:str="auto", # auto, cpu, cuda, cuda:1 …
-        mpp:float=None, # deprecated: use --slide-mpp
+        mpp:float|None=None, # deprecated: use --slide-mpp
         stop_on_error:bool=False, # deprecated: use --no-skip-errors
        ):
     "Tile (and embed) every slide of a manifest; print and write a summary; exit 1 if any slide failed."
@@ -366,23 +367,23 @@ def _embedder(encoder, weights, random_weights, batch_size, num_workers, device,
 
 @call_parse
 def embed(slide:str, # slide file
-          encoder:str=None, # (required) registry or timm name, e.g. uni; test-vit --random-weights runs offline
+          encoder:str|None=None, # (required) registry or timm name, e.g. uni; test-vit --random-weights runs offline
           out:str="pathnb_tiles", # output folder: OUT/<slide>.h5ad; tiles `pathnb tile` wrote there are reused
-          weights:str=None, # weights file (.safetensors/.pth); default: weights folder or HF hub
+          weights:str|None=None, # weights file (.safetensors/.pth); default: weights folder or HF hub
           random_weights:bool=False, # random weights (testing only)
-          slide_mpp:float=None, # the slide's own level-0 µm/px, for files without it
-          tile_mpp:float=None, # µm/px of the tiles when tiling here (default: the encoder's, else 0.5)
-          tile_px:int=None, # tile edge when tiling here (default: the encoder's input size)
+          slide_mpp:float|None=None, # the slide's own level-0 µm/px, for files without it
+          tile_mpp:float|None=None, # µm/px of the tiles when tiling here (default: the encoder's, else 0.5)
+          tile_px:int|None=None, # tile edge when tiling here (default: the encoder's input size)
           min_tissue:float=0.5, # minimum tissue fraction per tile when tiling here
-          channel:str=None, # fluorescence: the channel (name or index) that shows tissue, when tiling here
-          modality:str=None, # brightfield or fluorescence, overriding what the file says
-          channels:str=None, # fluorescence: 1 or 3 comma-separated channels the encoder sees
+          channel:str|None=None, # fluorescence: the channel (name or index) that shows tissue, when tiling here
+          modality:str|None=None, # brightfield or fluorescence, overriding what the file says
+          channels:str|None=None, # fluorescence: 1 or 3 comma-separated channels the encoder sees
           force:bool=False, # embed a fluorescence slide with an H&E encoder anyway
           batch_size:int=64, # tiles per forward pass
-          num_workers:int=None, # tile-reading processes
+          num_workers:int|None=None, # tile-reading processes
           device:str="auto", # auto, cpu, cuda …
           overwrite:bool=False, # recompute features already in OUT
-          mpp:float=None, # deprecated: use --slide-mpp
+          mpp:float|None=None, # deprecated: use --slide-mpp
          ):
     "Embed one slide's tiles into OUT/<slide>.h5ad, tiling it first unless `pathnb tile` already did."
     from pathnb.features import embed_slide
