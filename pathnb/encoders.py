@@ -140,6 +140,7 @@ def conch_vision(**kw) -> ConchVision:
 
 # %% ../nbs/06_encoders.ipynb #2e29a3fa
 _HOPT_MEAN, _HOPT_STD = (0.707223, 0.578729, 0.703617), (0.211883, 0.230117, 0.177517)
+_OPENAI_MEAN, _OPENAI_STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)
 _VIRCHOW = dict(
     img_size=224,
     init_values=1e-5,
@@ -234,7 +235,7 @@ _PATHOLOGY = [
         hub_id="bioptimus/H-optimus-1",
         mpp=0.5,
         modality=_BF,
-        notes="H-optimus-1 (Bioptimus); gated, licence terms on the hub page (non-commercial)",
+        notes="H-optimus-1 (Bioptimus); gated, licence terms on the hub page",
     ),
     EncoderConfig(
         "prov-gigapath",
@@ -289,6 +290,8 @@ _PATHOLOGY = [
         None,
         dict(img_size=448),
         input_size=448,
+        mean=_OPENAI_MEAN,
+        std=_OPENAI_STD,
         dim=512,
         builder=conch_vision,
         hub_id="MahmoodLab/conch",
