@@ -11,15 +11,16 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pandas as pd
 from scipy import ndimage as ndi
-from .core import InputError, PathnbError, atomic_path, atomic_write_text, get_logger
+from .core import InputError, PathnbError, ModalityError, atomic_path, atomic_write_text, get_logger
 from .synth import od_to_rgb, STAIN_HE
 
 # %% auto #0
-__all__ = ['MANIFEST_COLS', 'BACH_CLASSES', 'DEFAULT_INSTITUTIONS', 'window_intensity', 'breast_mask', 'orient', 'Mammogram',
-           'read_mammogram', 'write_test_dicom', 'macenko_stains', 'reinhard_stats', 'StainNormalizer',
-           'check_manifest', 'read_cbis_ddsm', 'read_inbreast', 'read_bach', 'parse_asap_xml', 'read_camelyon',
-           'write_fake_layout', 'pair_patients', 'Institution', 'synth_mammogram', 'synth_histo_patch', 'XModalCohort',
-           'make_xmodal_cohort', 'shortcut_institutions', 'intensity_reference', 'match_intensity', 'CohortNormalizer']
+__all__ = ['DICOM_SYNTAXES', 'MANIFEST_COLS', 'BACH_CLASSES', 'DEFAULT_INSTITUTIONS', 'window_intensity', 'film_area',
+           'chest_wall_side', 'breast_mask', 'orient', 'Mammogram', 'read_mammogram', 'write_test_dicom',
+           'macenko_stains', 'reinhard_stats', 'check_brightfield', 'StainNormalizer', 'check_manifest',
+           'read_cbis_ddsm', 'read_inbreast', 'read_bach', 'parse_asap_xml', 'read_camelyon', 'write_fake_layout',
+           'pair_patients', 'Institution', 'synth_mammogram', 'synth_histo_patch', 'XModalCohort', 'make_xmodal_cohort',
+           'shortcut_institutions', 'intensity_reference', 'match_intensity', 'CohortNormalizer']
 
 # %% ../nbs/40_mammo.ipynb #900d4057
 def window_intensity(img:np.ndarray, # 2-D image, any numeric dtype
@@ -39,34 +40,127 @@ def window_intensity(img:np.ndarray, # 2-D image, any numeric dtype
     return np.clip((a - lo) / (hi - lo), 0, 1).astype(np.float32)
 
 # %% ../nbs/40_mammo.ipynb #bf0ea33a
+def film_area(raw:np.ndarray, # 2-D stored pixel values (before windowing)
+              pad_frac:float=0.98, # a row/column is padding when this fraction of it is at the minimum value
+             )->np.ndarray: # bool mask of the exposed film (a rectangle)
+    "The image minus the constant padding rows and columns at its edges (digitised films are padded to a square)."
+    a = np.asarray(raw)
+    pad = a <= a.min()
+    def span(p):
+        i = 0
+        while i < len(p) and p[i]:
+            i += 1
+        j = len(p)
+        while j > i and p[j - 1]:
+            j -= 1
+        return i, j
+    c0, c1 = span(pad.mean(0) > pad_frac)
+    r0, r1 = span(pad.mean(1) > pad_frac)
+    film = np.zeros(a.shape, bool)
+    film[r0:r1, c0:c1] = True
+    if not film.any():
+        film[:] = True
+    return film
+
+def _box(film:np.ndarray)->tuple:
+    "(r0, r1, c0, c1) of the film rectangle, end-exclusive."
+    rr = np.flatnonzero(film.any(1))
+    cc = np.flatnonzero(film.any(0))
+    return rr[0], rr[-1] + 1, cc[0], cc[-1] + 1
+
+def _largest(m:np.ndarray)->np.ndarray:
+    "The largest connected component of a bool mask (empty stays empty)."
+    lab, n = ndi.label(m)
+    if n == 0:
+        return m
+    return lab == (1 + int(np.argmax(ndi.sum(m, lab, range(1, n + 1)))))
+
+def _edge_band(frac:np.ndarray, # bright fraction per line, from the film edge inward
+               hi:float, # a line is part of a band when its fraction is at least this
+               max_len:float, # a longer bright run is tissue, not a band
+               skip:int, # dark lines allowed between the edge and the band
+              )->int: # number of lines (from the edge) to clear; 0: no band
+    "Length of a bright band that starts at the film edge (a film border or frame)."
+    i = 0
+    while i < min(skip, len(frac)) and frac[i] < hi:
+        i += 1
+    if i >= min(skip, len(frac)):
+        return 0
+    j = i
+    while j < len(frac) and frac[j] >= hi:
+        j += 1
+    return j if j - i < max_len else 0
+
+def chest_wall_side(mask:np.ndarray, # bool breast (or thresholded) mask
+                    film:np.ndarray|None=None, # exposed film area (None: whole image)
+                   )->str: # "left" or "right"
+    "The film side the breast touches along more rows (in a mammogram, the chest wall)."
+    film = np.ones(mask.shape, bool) if film is None else film
+    r0, r1, c0, c1 = _box(film)
+    k = max(2, (c1 - c0) // 50)
+    left = mask[r0:r1, c0:c0 + k].any(1).sum()
+    right = mask[r0:r1, c1 - k:c1].any(1).sum()
+    if left == right:      # touches neither side: the side holding more of the breast
+        cols = mask[r0:r1, c0:c1].sum(0)
+        left, right = cols[:len(cols) // 2].sum(), cols[len(cols) // 2:].sum()
+    return "left" if left >= right else "right"
+
 def breast_mask(img01:np.ndarray, # windowed image in [0, 1]
                 min_frac:float=0.02, # smallest breast area as a fraction of the image
+                film:np.ndarray|None=None, # exposed film area from `film_area` (None: whole image)
+                chest_wall:str|None=None, # "left"/"right" when known; None: detected
+                open_frac:float=0.015, # radius of the opening that cuts thin bridges, as a fraction of the image edge
                )->np.ndarray: # bool mask of the breast
-    "Breast region: Otsu threshold, largest connected component, holes filled."
+    "Breast region without film padding, bright film borders/frames or burned-in labels."
     from skimage.filters import threshold_otsu
+    from skimage.morphology import disk
     a = ndi.gaussian_filter(np.asarray(img01, np.float32), 1.0)
-    if a.max() - a.min() < 1e-6: return np.zeros(a.shape, bool)
-    m = a > threshold_otsu(a) * 0.5
-    lab, n = ndi.label(m)
-    if n == 0: return m
-    sizes = ndi.sum(m, lab, range(1, n + 1))
-    m = lab == (1 + int(np.argmax(sizes)))
-    m = ndi.binary_fill_holes(m)
-    if m.mean() < min_frac: get_logger("pathnb.mammo").warning(f"breast mask covers only {m.mean():.1%} of the image")
-    return m
+    film = np.ones(a.shape, bool) if film is None else np.asarray(film, bool)
+    if a[film].max() - a[film].min() < 1e-6:
+        return np.zeros(a.shape, bool)
+    m = (a > threshold_otsu(a[film]) * 0.5) & film
+    r0, r1, c0, c1 = _box(film)
+    rad = max(1, int(round(open_frac * max(a.shape))))
+    if chest_wall is None:
+        chest_wall = chest_wall_side(_largest(ndi.binary_opening(m, disk(rad))), film)
+    if chest_wall not in ("left", "right"):
+        raise InputError(f"chest_wall={chest_wall!r}", path="chest_wall", fix='use "left", "right" or None')
+    fw, fh = c1 - c0, r1 - r0
+    cols = np.arange(c1 - 1, c0 - 1, -1) if chest_wall == "left" else np.arange(c0, c1)   # from the nipple-side edge
+    n = _edge_band(m[r0:r1][:, cols].mean(0), 0.6, 0.3 * fw, max(2, fw // 50))
+    m[:, cols[:n]] = False
+    if n and chest_wall == "left":
+        c1 = cols[n - 1]
+    elif n:
+        c0 = cols[n - 1] + 1
+    fw = c1 - c0
+    q = slice(c0 + 3 * fw // 4, c1) if chest_wall == "left" else slice(c0, c0 + fw // 4)   # nipple-side quarter
+    for rows in (np.arange(r0, r1), np.arange(r1 - 1, r0 - 1, -1)):    # bands at the top and the bottom
+        k = _edge_band(m[rows, q].mean(1), 0.5, 0.15 * fh, max(2, fh // 50))
+        m[rows[:k]] = False
+    o = _largest(ndi.binary_opening(m, disk(rad)))
+    o = ndi.binary_dilation(o, disk(1), iterations=rad + 1, mask=m)    # give back the edge the opening took
+    o = ndi.binary_fill_holes(o)
+    if o.mean() < min_frac:
+        get_logger("pathnb.mammo").warning(f"breast mask covers only {o.mean():.1%} of the image")
+    return o
 
 def orient(img:np.ndarray, # image (2-D or H×W×C)
            mask:np.ndarray|None=None, # breast mask; computed when None
            laterality:str|None=None, # "L"/"R" when known (DICOM ImageLaterality)
+           film:np.ndarray|None=None, # exposed film area (for the side detection)
           )->tuple: # (image, mask, flipped)
     "Flip so that the chest wall is on the left; returns (image, mask, flipped)."
-    if mask is None: mask = breast_mask(img if img.ndim == 2 else img.mean(-1))
-    if laterality in ("R", "RIGHT", "r"): flip = True
-    elif laterality in ("L", "LEFT", "l"): flip = False
+    if mask is None:
+        mask = breast_mask(img if img.ndim == 2 else img.mean(-1), film=film)
+    if laterality in ("R", "RIGHT", "r"):
+        flip = True
+    elif laterality in ("L", "LEFT", "l"):
+        flip = False
     else:
-        cols = mask.sum(0); half = len(cols) // 2
-        flip = cols[half:].sum() > cols[:half].sum()
-    if flip: img, mask = img[:, ::-1].copy(), mask[:, ::-1].copy()
+        flip = chest_wall_side(mask, film) == "right"
+    if flip:
+        img, mask = img[:, ::-1].copy(), mask[:, ::-1].copy()
     return img, mask, bool(flip)
 
 # %% ../nbs/40_mammo.ipynb #319e368f
@@ -76,7 +170,8 @@ class Mammogram:
     image:np.ndarray  # float32 H×W in [0, 1], chest wall on the left
     mask:np.ndarray   # bool breast mask, same shape
     flipped:bool      # True when the stored image was mirrored
-    meta:dict=field(default_factory=dict)  # laterality, view, photometric, source path …
+    meta:dict=field(default_factory=dict)  # laterality, view, photometric, chest_wall (as stored), voi, transfer syntax, path
+    film:np.ndarray|None=None  # bool exposed film area (padding excluded), same orientation
     def __repr__(self): return f"Mammogram({self.image.shape[1]}×{self.image.shape[0]}, flipped={self.flipped}, {self.meta.get('laterality')})"
 
 def _resize01(a:np.ndarray, size:int|None)->np.ndarray:
@@ -84,57 +179,117 @@ def _resize01(a:np.ndarray, size:int|None)->np.ndarray:
     from PIL import Image
     return np.asarray(Image.fromarray(a.astype(np.float32), mode="F").resize((size, size), Image.BILINEAR), np.float32)
 
+_DECODER_FIX = "pip install pylibjpeg pylibjpeg-libjpeg pylibjpeg-openjpeg pylibjpeg-rle pyjpegls"
+
+def _dicom_pixels(ds, path:Path)->np.ndarray:
+    "Decoded stored pixel values, or one clear error naming the transfer syntax."
+    ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    name = getattr(ts, "name", str(ts))
+    try:
+        return ds.pixel_array
+    except Exception as e:
+        raise InputError(f"cannot decode pixel data stored as {name} ({type(e).__name__}: {e})", path=path,
+                         fix=f"install the decoders ({_DECODER_FIX}) or re-export the image uncompressed") from None
+
+def _dicom_window(ds, a:np.ndarray, window:str)->tuple: # (image in [0, 1], how it was windowed)
+    "Apply the VOI LUT Sequence or the window centre/width (the first one), else robust percentiles."
+    import pydicom
+    from pydicom.pixels import apply_voi_lut
+    if window == "auto" and "VOILUTSequence" in ds:
+        item = ds.VOILUTSequence[0]
+        lut = np.asarray(item.LUTData, np.float64).ravel()
+        out = apply_voi_lut(np.rint(a).astype(np.int64), ds, index=0, prefer_lut=True).astype(np.float64)
+        lo, hi = lut.min(), lut.max()
+        if hi <= lo: return np.zeros(a.shape, np.float32), "voi_lut"
+        return np.clip((out - lo) / (hi - lo), 0, 1).astype(np.float32), "voi_lut"
+    c, w = getattr(ds, "WindowCenter", None), getattr(ds, "WindowWidth", None)
+    if isinstance(c, pydicom.multival.MultiValue): c = c[0]
+    if isinstance(w, pydicom.multival.MultiValue): w = w[0]
+    if window == "auto" and c is not None and w is not None:
+        return window_intensity(a, float(c), float(w)), "window"
+    return window_intensity(a), "percentile"
+
 def read_mammogram(path:str|Path, # .dcm / .dicom, or .png / .jpg / .tif
                    size:int|None=None, # resize to size×size after windowing (None: keep)
-                   window:str="auto", # "auto": DICOM VOI window if present else percentiles; "percentile": always percentiles
+                   window:str="auto", # "auto": DICOM VOI LUT, else VOI window, else percentiles; "percentile": always percentiles
                    do_orient:bool=True, # flip right breasts to the left
+                   laterality:str|None=None, # "L"/"R" for image files (DICOM: ImageLaterality); None: from the image
                   )->Mammogram:
-    "Read, window, mask and orient one mammogram from DICOM or an image file."
+    "Read, window, mask and orient one mammogram from DICOM (any transfer syntax with a decoder) or an image file."
     path = Path(path)
     if not path.exists(): raise InputError("file not found", path=path, fix="check the manifest's path column")
+    if window not in ("auto", "percentile"):
+        raise InputError(f"window={window!r}", path="window", fix='use "auto" or "percentile"')
     meta = dict(path=str(path))
     if path.suffix.lower() in (".dcm", ".dicom") or path.suffix == "":
         import pydicom
+        from pydicom.pixels import apply_modality_lut
         try: ds = pydicom.dcmread(str(path))
         except Exception as e: raise InputError(f"not a readable DICOM file ({type(e).__name__}: {e})", path=path, fix="re-export the image as DICOM or PNG")
         if "PixelData" not in ds:
             raise InputError("DICOM has no pixel data (header-only or a report)", path=path, fix="drop this row from the manifest or point it to the image series")
-        a = ds.pixel_array.astype(np.float32)
-        if a.ndim == 3: a = a[0] if a.shape[0] < a.shape[-1] else a.mean(-1)
-        slope, inter = float(getattr(ds, "RescaleSlope", 1) or 1), float(getattr(ds, "RescaleIntercept", 0) or 0)
-        a = a * slope + inter
+        a = _dicom_pixels(ds, path)
+        if a.ndim == 3:
+            a = a[0] if a.shape[0] < a.shape[-1] else a.mean(-1)
+        raw = a
+        a = apply_modality_lut(a, ds).astype(np.float32)          # RescaleSlope/Intercept (or a Modality LUT)
         photo = str(getattr(ds, "PhotometricInterpretation", "MONOCHROME2"))
-        c, w = getattr(ds, "WindowCenter", None), getattr(ds, "WindowWidth", None)
-        if isinstance(c, pydicom.multival.MultiValue): c = c[0]
-        if isinstance(w, pydicom.multival.MultiValue): w = w[0]
-        meta.update(laterality=str(getattr(ds, "ImageLaterality", "") or getattr(ds, "Laterality", "") or "") or None,
-                    view=str(getattr(ds, "ViewPosition", "") or "") or None, photometric=photo)
-        if window == "auto" and c is not None and w is not None: img = window_intensity(a, float(c), float(w))
-        else: img = window_intensity(a)
-        if photo == "MONOCHROME1": img = 1.0 - img
+        img, how = _dicom_window(ds, a, window)
+        if photo == "MONOCHROME1":
+            img = 1.0 - img
+            raw = raw.max() - raw                                 # so that padding is the minimum, as on film
+        ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+        lat = laterality or str(getattr(ds, "ImageLaterality", "") or getattr(ds, "Laterality", "") or "") or None
+        meta.update(laterality=lat, view=str(getattr(ds, "ViewPosition", "") or "") or None, photometric=photo,
+                    voi=how, transfer_syntax=getattr(ts, "name", None))
     else:
         from PIL import Image
-        try: a = np.asarray(Image.open(path).convert("F"), np.float32)
+        try: raw = np.asarray(Image.open(path).convert("F"), np.float32)
         except Exception as e: raise InputError(f"cannot open image ({e})", path=path, fix="use PNG, JPEG, TIFF or DICOM")
-        img = window_intensity(a); meta.update(laterality=None, view=None, photometric="image")
+        img = window_intensity(raw)
+        meta.update(laterality=laterality, view=None, photometric="image", voi="percentile")
+    film = film_area(raw)
     img = _resize01(img, size)
-    mask = breast_mask(img)
+    if size is not None:
+        film = _resize01(film.astype(np.float32), size) > 0.5
+    side = {"R": "right", "L": "left"}.get(str(meta.get("laterality") or "").upper()[:1])
+    mask = breast_mask(img, film=film, chest_wall=side)
+    meta["chest_wall"] = side or chest_wall_side(mask, film)
     flipped = False
-    if do_orient: img, mask, flipped = orient(img, mask, meta.get("laterality"))
-    return Mammogram(img, mask, flipped, meta)
+    if do_orient:
+        flipped = meta["chest_wall"] == "right"
+        if flipped:
+            img, mask, film = img[:, ::-1].copy(), mask[:, ::-1].copy(), film[:, ::-1].copy()
+    return Mammogram(img, mask, flipped, meta, film)
 
 # %% ../nbs/40_mammo.ipynb #12a80677
+DICOM_SYNTAXES = dict(explicit="1.2.840.10008.1.2.1", rle="1.2.840.10008.1.2.5", jpeg_lossless="1.2.840.10008.1.2.4.70",
+                      jpegls="1.2.840.10008.1.2.4.80", j2k="1.2.840.10008.1.2.4.90")
+
+def _encapsulate_jpeg_lossless(ds, img:np.ndarray):
+    "Store `img` as JPEG Lossless, first-order prediction (process 14, selection value 1), via imagecodecs."
+    import imagecodecs
+    from pydicom.encaps import encapsulate
+    frame = imagecodecs.jpeg8_encode(img, lossless=True, predictor=1, bitspersample=int(ds.BitsStored))
+    ds.PixelData = encapsulate([bytes(frame)])
+    ds["PixelData"].VR = "OB"
+    ds.file_meta.TransferSyntaxUID = DICOM_SYNTAXES["jpeg_lossless"]
+
 def write_test_dicom(path:str|Path, # destination .dcm
                      img:np.ndarray|None, # 2-D uint16 pixels; None writes a header without pixel data
                      laterality:str="L", # ImageLaterality
                      monochrome1:bool=False, # store inverted grey levels
                      window:tuple|None=None, # (center, width) VOI window
                      patient_id:str="P0", # PatientID
+                     voi_lut:np.ndarray|None=None, # a VOI LUT (one output value per stored value from 0), stored as VOILUTSequence
+                     syntax:str="explicit", # transfer syntax: a key of `DICOM_SYNTAXES`
                     )->Path:
-    "Write a minimal mammography DICOM (for tests and fake layouts)."
+    "Write a minimal mammography DICOM (for tests and fake layouts), uncompressed or compressed losslessly."
     import pydicom
-    from pydicom.dataset import FileDataset, FileMetaDataset
+    from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+    if syntax not in DICOM_SYNTAXES:
+        raise InputError(f"unknown syntax {syntax!r}", path="syntax", fix=f"use one of {list(DICOM_SYNTAXES)}")
     fm = FileMetaDataset(); fm.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.1.2"
     fm.MediaStorageSOPInstanceUID = generate_uid(); fm.TransferSyntaxUID = ExplicitVRLittleEndian
     ds = FileDataset(str(path), {}, file_meta=fm, preamble=b"\0" * 128)
@@ -147,7 +302,16 @@ def write_test_dicom(path:str|Path, # destination .dcm
         ds.PhotometricInterpretation = "MONOCHROME1" if monochrome1 else "MONOCHROME2"
         ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
         if window is not None: ds.WindowCenter, ds.WindowWidth = window
+        if voi_lut is not None:
+            item = Dataset()
+            item.add_new(0x00283002, "US", [len(voi_lut), 0, 16])          # LUTDescriptor: entries, first value, bits
+            item.add_new(0x00283006, "US", [int(v) for v in np.asarray(voi_lut, np.uint16)])   # LUTData
+            ds.VOILUTSequence = [item]
         ds.PixelData = img.tobytes()
+        if syntax == "jpeg_lossless":
+            _encapsulate_jpeg_lossless(ds, img)
+        elif syntax != "explicit":
+            ds.compress(DICOM_SYNTAXES[syntax])
     path = Path(path)
     with atomic_path(path) as tmp: ds.save_as(str(tmp), enforce_file_format=True)
     return path
@@ -182,20 +346,42 @@ def reinhard_stats(img:np.ndarray)->tuple:
     lab = rgb2lab(np.asarray(img)[..., :3]).reshape(-1, 3)
     return lab.mean(0), lab.std(0) + 1e-6
 
+def check_brightfield(img:np.ndarray, # RGB image (uint8)
+                      name:str="img", # how to call it in the error
+                      dark_frac:float=0.5, # refuse when more than this fraction of pixels is dark
+                      force:bool=False, # skip the check
+                     ):
+    "Refuse an image that is clearly not brightfield H&E: mostly dark background, as in fluorescence."
+    if force:
+        return
+    a = np.asarray(img)[..., :3]
+    scale = 255.0 if a.dtype == np.uint8 or a.max() > 1.5 else 1.0
+    dark = (a.max(-1) / scale < 0.2).mean()
+    if dark > dark_frac:
+        raise ModalityError(f"{dark:.0%} of the pixels are dark: this looks like a fluorescence (dark-field) image, "
+                            "and Macenko/Reinhard normalisation is defined for brightfield H&E only", path=name,
+                            fix="normalise only H&E images, or pass force=True if this really is brightfield H&E",
+                            cli_fix="leave stain normalisation off for fluorescence images (--normalize none)")
+
 class StainNormalizer:
     "Macenko or Reinhard stain normalisation to a reference image."
     def __init__(self, method:str="macenko", # "macenko" or "reinhard"
                  Io:float=240.): # background intensity for Macenko
         if method not in ("macenko", "reinhard"): raise InputError(f"unknown method {method!r}", path="method", fix='use "macenko" or "reinhard"')
         self.method, self.Io, self.fitted = method, Io, False
-    def fit(self, ref:np.ndarray): # uint8 RGB reference image
+    def fit(self, ref:np.ndarray, # uint8 RGB reference image
+            force:bool=False): # skip the brightfield check
         "Learn the reference stain vectors (Macenko) or Lab statistics (Reinhard)."
+        check_brightfield(ref, "reference image", force=force)
         if self.method == "macenko": self.HE, self.maxC = macenko_stains(ref, self.Io)
         else: self.mu, self.sd = reinhard_stats(ref)
         self.fitted = True; return self
-    def transform(self, img:np.ndarray)->np.ndarray: # uint8 RGB image → normalised uint8 RGB
+    def transform(self, img:np.ndarray, # uint8 RGB image
+                  force:bool=False, # skip the brightfield check
+                 )->np.ndarray: # normalised uint8 RGB
         "Normalise one image to the fitted reference."
         if not self.fitted: raise InputError("normaliser not fitted", path="StainNormalizer", fix="call .fit(reference_image) first")
+        check_brightfield(img, force=force)
         img = np.asarray(img)[..., :3]
         if self.method == "reinhard":
             from skimage.color import rgb2lab, lab2rgb
