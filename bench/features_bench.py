@@ -70,7 +70,7 @@ def throughput(args):
     if args.threads: torch.set_num_threads(args.threads)
     path = synth_slide(args.size)
     s = open_slide(path)
-    t = cycle_tiles(tile_slide(s, mpp=0.5, tile_px=224, min_tissue=0.25), args.tiles)
+    t = cycle_tiles(tile_slide(s, tile_mpp=0.5, tile_px=224, min_tissue=0.25), args.tiles)
     enc = load_encoder(args.model, pretrained=False)
     pre = torch.from_numpy(np.stack([t.read(s, i) for i in range(len(t))]))
     with torch.inference_mode(): pre = enc.preprocess(pre).contiguous()   # float32, normalised, (n, 3, 224, 224)
@@ -104,7 +104,7 @@ def throughput(args):
 
 def rss_child(n:int, size:int):
     path = synth_slide(size)
-    with open_slide(path) as s: t = cycle_tiles(tile_slide(s, mpp=0.5, tile_px=224, min_tissue=0.25), n)
+    with open_slide(path) as s: t = cycle_tiles(tile_slide(s, tile_mpp=0.5, tile_px=224, min_tissue=0.25), n)
     enc = load_encoder("test-vit", pretrained=False)   # resizes the 224-px tiles to its 32-px input
     extract_features(path, t, enc, batch_size=32, num_workers=0, device="cpu")
     print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)   # KiB on Linux

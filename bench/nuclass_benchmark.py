@@ -35,7 +35,7 @@ out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
 t0 = time.time()
 cohort = synthetic_cohort(range(a.first_section, a.first_section + a.n_train + 1 + a.n_test), a.size, budding_fraction=a.budding)
 train, val, test = cohort[:a.n_train], cohort[a.n_train:a.n_train + 1], cohort[a.n_train + 1:]
-spec = CropSpec(local_px=a.local_px, context_px=a.context_px, mpp=0.5, context_out_px=32)
+spec = CropSpec(local_px=a.local_px, context_px=a.context_px, crop_mpp=0.5, context_out_px=32)
 cfg = TrainConfig(epochs=a.epochs, lr=3e-3, batch_size=64, seed=a.seed, gamma=a.gamma)
 n_conf = sum(int(x.obs.marker_label_confident.sum()) for _, x in train)
 model, Pval = fit_nuclass(train, val, spec, classes=list(NUCLASS_MARKERS), cfg=cfg, global_uses_local=a.global_input == "context+local")

@@ -27,7 +27,7 @@ else:
     from pathnb.cells import CropSpec, iter_cell_crops, open_cell_slide
     xy = np.load(cells)
     if a.limit: xy = xy[:a.limit]
-    spec = CropSpec(local_px=64, context_px=256, mpp=0.5, context_out_px=64) if a.spec == "small" else CropSpec(224, 1024, 0.25, 224)
+    spec = CropSpec(local_px=64, context_px=256, crop_mpp=0.5, context_out_px=64) if a.spec == "small" else CropSpec(224, 1024, 0.25, 224)
     rss0 = psutil.Process().memory_info().rss
     with open_cell_slide(slide) as s:
         t = time.time(); n = 0; chk = 0; peak_rss = rss0
@@ -36,6 +36,6 @@ else:
             peak_rss = max(peak_rss, psutil.Process().memory_info().rss)
         dt = time.time() - t
     peak = peak_rss / 2**20   # sampled after every batch (ru_maxrss would include the parent's memory inherited across exec)
-    print(json.dumps(dict(spec=a.spec, crop=f"local {spec.local_px}px + context {spec.context_px}->{spec.context_out_px}px at {spec.mpp} um/px",
+    print(json.dumps(dict(spec=a.spec, crop=f"local {spec.local_px}px + context {spec.context_px}->{spec.context_out_px}px at {spec.crop_mpp} um/px",
                           cells=n, seconds=round(dt, 1), cells_per_s=round(n / dt, 1), rss_before_mb=round(rss0 / 2**20), peak_rss_mb=round(peak), batch_size=256,
                           slide_px=list(s.dimensions) if hasattr(s, "dimensions") else None)))

@@ -23,7 +23,7 @@ def _run(job):
     torch.set_num_threads(1); seed_everything(seed); t0 = time.time()
     train = synthetic_cohort(range(1000, 1000 + n), a.size)
     val, test = synthetic_cohort([2000], a.size), synthetic_cohort([3000, 3001], a.size)   # the same for every run
-    spec = CropSpec(local_px=24, context_px=128, mpp=0.5, context_out_px=32)
+    spec = CropSpec(local_px=24, context_px=128, crop_mpp=0.5, context_out_px=32)
     model, _ = fit_nuclass(train, val, spec, classes=list(NUCLASS_MARKERS), cfg=TrainConfig(epochs=a.epochs, lr=3e-3, batch_size=64, seed=seed))
     R = evaluate_nuclass(predict_nuclass(model, test, label_key="true_type"), model.classes)
     m = R["macro_f1"]; best = max(m["local"], m["glob"])

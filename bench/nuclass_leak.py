@@ -19,7 +19,7 @@ t0, L = time.time(), a.local_px
 
 def features(st):
     img = st.render(0, 0, st.width_px, st.height_px)
-    loc, _ = read_cell_crops(ArraySlide(img, st.mpp), st.xy_px, CropSpec(local_px=L, context_px=L, mpp=st.mpp, context_out_px=L), context=False)
+    loc, _ = read_cell_crops(ArraySlide(img, st.mpp), st.xy_px, CropSpec(local_px=L, context_px=L, crop_mpp=st.mpp, context_out_px=L), context=False)
     c = (np.arange(L) + 0.5 - L / 2) * st.mpp; X, Y = np.meshgrid(c, c)
     ring, masked = [], []
     for i in range(st.n_cells):

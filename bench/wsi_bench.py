@@ -35,13 +35,13 @@ def bench_tiling(size, tile_px=224, min_tissue=0.5, repeats=5):
     from pathnb.tissue import detect_tissue
     from pathnb.tiling import tile_slide, iter_tiles
     path = synth_slide(size, 0.5)   # tiles at the native 0.5 µm/px: the same level-0 grid for every tool
-    with open_slide(path) as s: tiles = tile_slide(s, mpp=0.5, tile_px=tile_px, min_tissue=min_tissue)
+    with open_slide(path) as s: tiles = tile_slide(s, tile_mpp=0.5, tile_px=tile_px, min_tissue=min_tissue)
     xy, n = tiles.xy, len(tiles)
 
     def pathnb(nw):
         t = time.perf_counter()
         with open_slide(path) as s:
-            tm = detect_tissue(s); tl = tile_slide(s, mpp=0.5, tile_px=tile_px, min_tissue=min_tissue, tissue=tm)
+            tm = detect_tissue(s); tl = tile_slide(s, tile_mpp=0.5, tile_px=tile_px, min_tissue=min_tissue, tissue=tm)
             tg = time.perf_counter() - t
             for i, im in iter_tiles(s, tl, num_workers=nw): pass
         assert len(tl) == n
@@ -125,7 +125,7 @@ def _memory_child(size, encoder, batch_size):
     rss0 = _vmhwm_mb()
     t = time.time()
     with open_slide(path) as s:
-        tm = detect_tissue(s); tiles = tile_slide(s, mpp=0.5, tile_px=224, min_tissue=0.5, tissue=tm)
+        tm = detect_tissue(s); tiles = tile_slide(s, tile_mpp=0.5, tile_px=224, min_tissue=0.5, tissue=tm)
         n = len(tiles)
         if encoder:
             from pathnb.encoders import load_encoder

@@ -167,7 +167,7 @@ def _check_config(cfg:DemoConfig):
         from pathnb.slide import open_slide
         if not Path(cfg.slide).is_file(): raise InputError("slide file not found", path=cfg.slide, fix="pass --slide with the path of a slide file (SVS, NDPI, MRXS, TIFF, …)")
         try:
-            with open_slide(cfg.slide, mpp=cfg.slide_mpp) as s: s.mpp
+            with open_slide(cfg.slide, slide_mpp=cfg.slide_mpp) as s: s.mpp
         except SlideError as e:
             fix = "pass --slide-mpp (level-0 µm per pixel, e.g. 0.25 for 40×, 0.5 for 20×)" if "mpp" in str(e).lower() else "check that it is a complete slide file"
             raise InputError(f"cannot use this slide: {e.msg}", path=cfg.slide, fix=fix) from None
@@ -256,7 +256,7 @@ def _step_slide(ctx:DemoContext)->dict:
                        f"{st.n_compartments} compartments with different nuclei; a green pen stroke covers {res['pen_fraction_truth']:.1%}. "
                        "Every later score against 'ground truth' uses these planted facts.")
     else:
-        with open_slide(cfg.slide, mpp=cfg.slide_mpp) as s:
+        with open_slide(cfg.slide, slide_mpp=cfg.slide_mpp) as s:
             thumb = s.thumbnail(max_size=900)
             res = dict(slide=str(Path(cfg.slide).resolve()), synthetic=False, width=s.dimensions[0], height=s.dimensions[1], mpp=s.mpp,
                        mpp_source=s.mpp_source, levels=s.level_count, objective_power=s.objective_power, backend=s.backend)
@@ -277,7 +277,7 @@ def _step_tissue(ctx:DemoContext)->dict:
     from pathnb.slide import open_slide
     from pathnb.tissue import detect_tissue, mask_scores, plot_tissue, save_geojson, mask_polygons
     s0 = ctx.results["slide"]
-    with open_slide(s0["slide"], mpp=ctx.cfg.slide_mpp) as s:
+    with open_slide(s0["slide"], slide_mpp=ctx.cfg.slide_mpp) as s:
         tm = detect_tissue(s)
         st = _truth(ctx.cfg, s0)
         fig, axs = plt.subplots(1, 2 if st is not None else 1, figsize=(9 if st is not None else 5, 3.6), squeeze=False)
@@ -336,7 +336,7 @@ def _step_tiles(ctx:DemoContext)->dict:
     pick = np.sort(rng.choice(len(tiles), min(8, len(tiles)), replace=False))
     fig = plt.figure(figsize=(10, 3.8))
     gs = fig.add_gridspec(2, 6)
-    with open_slide(s0["slide"], mpp=cfg.slide_mpp) as s:
+    with open_slide(s0["slide"], slide_mpp=cfg.slide_mpp) as s:
         ax = fig.add_subplot(gs[:, :2]); plot_tiles(s, tiles, ax=ax)
         for k, i in enumerate(pick):
             b = fig.add_subplot(gs[k // 4, 2 + k % 4]); b.imshow(tiles.read(s, int(i))); b.axis("off")
@@ -401,7 +401,7 @@ def _step_features(ctx:DemoContext)->dict:
     secs = time.time() - t0
     key = feature_key(enc.name); X = a.obsm[key]
     tiles = tiles_from_adata(a)
-    with open_slide(s0["slide"], mpp=cfg.slide_mpp) as s:
+    with open_slide(s0["slide"], slide_mpp=cfg.slide_mpp) as s:
         C = np.stack([colour_texture_features(tiles.read(s, i)) for i in progress(range(len(tiles)), desc="colour/texture statistics", leave=False)])
     a.obsm["X_colour_texture"] = C
     # exact duplicate tiles (blank glass, repeated texture) would make the Gaussian kernel divide by zero: jitter far below feature scale
@@ -536,7 +536,7 @@ def _step_care(ctx:DemoContext)->dict:
             slide_rows.append(dict(method=name, ari=round(float(adjusted_rand_score(y[m], np.asarray(lab)[m])), 4), regions=int(len(np.unique(lab)))))
     # figures
     fig, axs = plt.subplots(1, 2 if st is not None else 1, figsize=(9 if st is not None else 5, 3.8), squeeze=False)
-    with open_slide(ctx.results["slide"]["slide"], mpp=cfg.slide_mpp) as sl:
+    with open_slide(ctx.results["slide"]["slide"], slide_mpp=cfg.slide_mpp) as sl:
         _draw_slide_regions(axs[0, 0], sl, a, r["assign"], poly, f"CARE adaptive regions ({r['n_regions']}) and ROI (black)")
         if st is not None: _draw_slide_regions(axs[0, 1], sl, a, a.obs["truth_compartment"].to_numpy(), [], "planted compartments (truth)", cmap="tab10")
     f1 = _savefig(fig, ctx.fig("care_slide"))
@@ -585,7 +585,7 @@ def _step_nuclass(ctx:DemoContext)->dict:
         cohort = synthetic_cohort(seeds, cfg.nuclass_px); bar.set("sections")
         _set_threads(ctx.threads)   # scanpy/scikit-learn may have reset the OpenMP thread count
         train, val, test = cohort[:n - 2], cohort[n - 2:n - 1], cohort[n - 1:]
-        spec = CropSpec(local_px=24, context_px=128, mpp=0.5, context_out_px=32)
+        spec = CropSpec(local_px=24, context_px=128, crop_mpp=0.5, context_out_px=32)
         n_lab = sum(int(a.obs["marker_label_confident"].sum()) for _, a in train)
         bs = 63 if n_lab % 64 == 1 else 64   # a last batch of one cell breaks BatchNorm in training
         tc = TrainConfig(epochs=cfg.nuclass_epochs, lr=3e-3, batch_size=bs, seed=cfg.seed, device=ctx.device)
@@ -947,7 +947,7 @@ def demo(out:str="pathnb_demo", # report folder (index.html, figures, CSV tables
          steps:str=None, # comma-separated steps to run, plus the steps they need: slide,tissue,tiles,features,care,nuclass,xmodal,metrics (default: all)
          encoder:str=None, # tile encoder (default test-vit, a tiny ViT): a pathnb registry name (uni, virchow2, …) or any timm model name
          weights:str=None, # encoder checkpoint (.safetensors/.pth/.bin); without it, weights in the weights folder if present, else RANDOM weights
-         tile_px:int=None, # tile edge in pixels at --tile_mpp (default 128; 32 with --fast)
+         tile_px:int=None, # tile edge in pixels at --tile-mpp (default 128; 32 with --fast)
          tile_mpp:float=None, # tile resolution in µm per pixel (default 0.5; 1.0 with --fast)
          max_tiles:int=None, # if the tissue would give more tiles, tile at a coarser mpp (default 3000; 0: no limit)
          seed:int=0, # random seed of the synthetic data and models

@@ -178,7 +178,7 @@ def embed_slide(slide:Slide|str|Path, # an open slide or its path
                 tiles:Tiles|None=None, # tiles to embed (default: `tile_slide` at the encoder's mpp and input size)
                 out:str|Path|None=None, # .h5ad/.zarr to write (and to resume from)
                 tile_mpp:float|None=None, # tile resolution when tiling here (default: the encoder's hint, else 0.5)
-                tile_px:int|None=None, # tile edge when tiling here (default: the encoder's input size)
+                tile_px:int|None=None, # tile edge when tiling here (default: the encoder's tile size, e.g. 256 for Prov-GigaPath's crop)
                 min_tissue:float=0.5, # tissue fraction a tile needs when tiling here
                 overwrite:bool=False, # recompute even if `out` already has these features
                 slide_mpp:float|None=None, # level-0 µm/px override when opening from a path
@@ -203,7 +203,7 @@ def embed_slide(slide:Slide|str|Path, # an open slide or its path
         chosen = channels if channels is not None else (tiles.spec.channels if tiles is not None else None)
         ch = encoder_channels(s, encoder, chosen, force)   # refuse before the work starts
         if tiles is None:
-            tiles = tile_slide(s, tile_mpp=tile_mpp or encoder.cfg.mpp or 0.5, tile_px=tile_px or encoder.input_size,
+            tiles = tile_slide(s, tile_mpp=tile_mpp or encoder.cfg.mpp or 0.5, tile_px=tile_px or getattr(encoder, "tile_px", encoder.input_size),
                                min_tissue=min_tissue, channels=ch)
         elif ch is not None and ch != tiles.spec.channels:
             tiles = Tiles(tiles.df, replace(tiles.spec, channels=ch))
