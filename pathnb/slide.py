@@ -128,12 +128,20 @@ class _OpenSlideReader:
         try: self.objective_power = float(pw) if pw else None
         except ValueError: self.objective_power = None
         self.modality_hint = _tiff_modality_of(path)
-    def read_level(self, level, x, y, w, h):
+    def _window(self, level, x0, y0, x1, y1)->np.ndarray:
+        "A level window as uint8 RGB (transparent pixels composited on white)."
         d = self.level_downsamples[level]
-        im = self.os.read_region((int(round(x * d)), int(round(y * d))), level, (int(w), int(h)))
+        im = self.os.read_region((int(round(x0 * d)), int(round(y0 * d))), level, (int(x1 - x0), int(y1 - y0)))
         if im.mode == "RGBA" and im.getchannel("A").getextrema()[0] == 255:
             return np.asarray(im.convert("RGB"))  # fast path: fully opaque (PIL converts in C, ~3× faster than NumPy slicing)
         return _to_rgb8(np.asarray(im))
+    def read_level(self, level, x, y, w, h):
+        "A level window as uint8 RGB, white outside the level; only the part inside is asked of OpenSlide."
+        x, y, w, h = int(x), int(y), int(w), int(h)
+        W, H = self.level_dimensions[level]
+        if x >= 0 and y >= 0 and x + w <= W and y + h <= H:
+            return self._window(level, x, y, x + w, y + h)
+        return _paste((W, H), x, y, w, h, lambda *b: self._window(level, *b))
     def read_channels(self, level, x, y, w, h, idx, fill):
         "Channels `idx` (0 R, 1 G, 2 B) of a level window, uint8; `fill` outside the level."
         def fetch(x0, y0, x1, y1):
@@ -399,9 +407,10 @@ def _thumbnail_view(reader)->np.ndarray:
     lvl = len(reader.level_dimensions) - 1
     W, H = (int(v) for v in reader.level_dimensions[lvl])
     if W * H <= 4_000_000:
-        a = reader.read_level(lvl, 0, 0, W, H)
         step = max(1, math.ceil(max(W, H) / 512))
-        return a[::step, ::step]
+        rows = step * max(1, 1_000_000 // (W * step))   # bands of about a megapixel, a whole number of steps high
+        return np.concatenate([reader.read_level(lvl, 0, y, W, min(rows, H - y))[::step, ::step]
+                               for y in range(0, H, rows)], 0)
     p = 64
     spots = [(0, 0), (W - p, 0), (0, H - p), (W - p, H - p), (W // 2 - p // 2, 0), (W // 2 - p // 2, H - p),
              (0, H // 2 - p // 2), (W - p, H // 2 - p // 2)]
@@ -774,9 +783,21 @@ def best_level(self:Slide, downsample:float, # level-0 pixels per output pixel
 
 Slide.best_level = best_level
 
-_BLOCK = 2048  # level pixels per side read at once
+_BLOCK = 1024  # level pixels per side read at once (bounds the memory of a read to a few MiB per block)
 _RESAMPLE = {"nearest": Image.Resampling.NEAREST, "bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC,
              "lanczos": Image.Resampling.LANCZOS, "box": Image.Resampling.BOX}
+_SUPPORT = {Image.Resampling.NEAREST: 0.5, Image.Resampling.BOX: 0.5, Image.Resampling.BILINEAR: 1.0,
+            Image.Resampling.BICUBIC: 2.0, Image.Resampling.LANCZOS: 3.0}  # filter half-width, in output pixels
+
+def _as_dtype(out:np.ndarray, # float result of a resampling
+              dtype, # the file's dtype
+             )->np.ndarray:
+    "Round and clip a float result back to an integer dtype (floats are only cast)."
+    dtype = np.dtype(dtype)
+    if dtype.kind in "ui":
+        info = np.iinfo(dtype)
+        return np.clip(np.rint(out), info.min, info.max).astype(dtype)
+    return out.astype(dtype)
 
 def _resize_channels(reg:np.ndarray, # (h, w, k) in the file's dtype
                      size:tuple[int, int], # output (w, h)
@@ -788,50 +809,122 @@ def _resize_channels(reg:np.ndarray, # (h, w, k) in the file's dtype
     for i in range(reg.shape[2]):
         im = Image.fromarray(np.ascontiguousarray(reg[..., i], dtype=np.float32))
         planes.append(np.asarray(im.resize(size, rs, box=box)))
-    out = np.stack(planes, -1)
-    if reg.dtype.kind in "ui":
-        info = np.iinfo(reg.dtype)
-        return np.clip(np.rint(out), info.min, info.max).astype(reg.dtype)
-    return out.astype(reg.dtype)
+    return _as_dtype(np.stack(planes, -1), reg.dtype)
+
+_PIL_BITS = 22   # fixed-point precision of Pillow's 8-bit resampling (32 - 8 - 2 bits)
+
+def _box_edges(start:float, # level coordinate of the first output pixel's left (top) edge
+               f:float, # level pixels per output pixel (> 1)
+               n:int, # number of output pixels
+              )->np.ndarray: # n + 1 integer level-pixel edges
+    "Output pixel j averages the level pixels whose centres lie in (start + j·f, start + (j+1)·f]: those in [e_j, e_j+1)."
+    return np.floor(start + np.arange(n + 1) * f + 0.5).astype(np.int64)
+
+def _box_axis(a:np.ndarray, # uint8 (fixed-point means, as Pillow's) or float32 array
+              edges:np.ndarray, # edges along `axis`, starting at 0, ending at a.shape[axis]
+              axis:int, # 0 (rows) or 1 (columns)
+             )->np.ndarray: # uint8 or float32
+    "Mean over each run [e_j, e_j+1) along one axis, rounded like Pillow's box filter (uint8) or in float32."
+    n = np.diff(edges)
+    shape = [1] * a.ndim
+    shape[axis] = len(n)
+    n = n.reshape(shape)
+    if a.dtype == np.uint8:
+        s = np.add.reduceat(a, edges[:-1], axis=axis, dtype=np.int64)
+        k = np.floor(0.5 + (1.0 / n) * (1 << _PIL_BITS)).astype(np.int64)   # Pillow's weight 1/n in fixed point
+        return np.clip((s * k + (1 << (_PIL_BITS - 1))) >> _PIL_BITS, 0, 255).astype(np.uint8)
+    s = np.add.reduceat(a, edges[:-1], axis=axis, dtype=np.float64)
+    return (s * (1.0 / n)).astype(np.float32)
+
+def _box_mean(reg:np.ndarray, # (h, w, k) level pixels
+              ex:np.ndarray, # column edges (from 0 to w)
+              ey:np.ndarray, # row edges (from 0 to h)
+              rgb:bool, # uint8 RGB: Pillow's 8-bit fixed point; else means in float32 (as `_resize_channels`)
+             )->np.ndarray: # uint8 (rgb) or float32
+    "Box-filter `reg` to the output grid given by its edges: columns first, then rows (Pillow's order and rounding)."
+    a = reg if rgb else reg.astype(np.float32)
+    return _box_axis(_box_axis(a, ex, 1), ey, 0)
+
+def _margin(rs, # a PIL resampling filter
+            f:float, # level pixels per output pixel
+           )->int: # level pixels
+    "How far past an output block's footprint the filter `rs` reaches into the level (plus one pixel of rounding)."
+    return math.ceil(_SUPPORT[rs] * max(f, 1.0)) + 1
 
 def _read_ds(self:Slide, x:float, y:float, w:int, h:int, ds:float, resample:str="auto",
              channels:list[int]|None=None, # channel indices; None: uint8 RGB
             )->np.ndarray:
-    "w×h output pixels, each covering ds×ds level-0 pixels, top-left at level-0 (x, y) (floats allowed)."
+    "w×h output pixels, each covering ds×ds level-0 pixels, top-left at level-0 (x, y) (floats allowed); read in blocks."
     lvl = self.best_level(ds)
     d = self.level_downsamples[lvl]
     f = ds / d  # level pixels per output pixel
-    if w * f > _BLOCK * 1.5 or h * f > _BLOCK * 1.5:   # big request: assemble from blocks
-        b = max(1, int(_BLOCK / f))
-        if channels is None:
-            out = np.empty((h, w, 3), np.uint8)
-        else:
-            out = np.empty((h, w, len(channels)), self.dtype)
-        for oy in range(0, h, b):
-            for ox in range(0, w, b):
-                bw, bh = min(b, w - ox), min(b, h - oy)
-                out[oy:oy + b, ox:ox + b] = _read_ds(self, x + ox * ds, y + oy * ds, bw, bh, ds, resample, channels)
-        return out
+    fx = x / d
+    fy = y / d
     def read(X, Y, W, H):
-        if channels is None:
-            return self._r.read_level(lvl, X, Y, W, H)
-        return self._r.read_channels(lvl, X, Y, W, H, channels, self._fill)
-    fx, fy = x / d, y / d
-    try:
-        if abs(f - 1) < 1e-9 and fx == int(fx) and fy == int(fy):
+        try:
+            if channels is None:
+                return self._r.read_level(lvl, X, Y, W, H)
+            return self._r.read_channels(lvl, X, Y, W, H, channels, self._fill)
+        except PathnbError:
+            raise
+        except Exception as e:
+            msg = f"cannot read pixels at level {lvl}, level-0 x={X * d:g} y={Y * d:g} ({type(e).__name__}: {e})"
+            fix = "the slide's image data is probably corrupt: re-export or re-scan it, or leave it out of the manifest"
+            raise SlideError(msg, path=self.path, fix=fix) from None
+    if abs(f - 1) < 1e-9 and fx == int(fx) and fy == int(fy):   # native pixels: copied, a block at a time
+        if w <= _BLOCK and h <= _BLOCK:
             return read(int(fx), int(fy), w, h)
-        x0, y0 = math.floor(fx), math.floor(fy)
-        x1, y1 = max(math.ceil(fx + w * f), x0 + 1), max(math.ceil(fy + h * f), y0 + 1)
-        reg = read(x0, y0, x1 - x0, y1 - y0)
-    except PathnbError: raise
-    except Exception as e:
-        raise SlideError(f"cannot read pixels at level {lvl}, level-0 x={x:g} y={y:g} ({type(e).__name__}: {e})", path=self.path,
-                         fix="the slide's image data is probably corrupt: re-export or re-scan it, or leave it out of the manifest") from None
+        out = np.empty((h, w, 3 if channels is None else len(channels)), np.uint8 if channels is None else self.dtype)
+        for oy in range(0, h, _BLOCK):
+            for ox in range(0, w, _BLOCK):
+                bw = min(_BLOCK, w - ox)
+                bh = min(_BLOCK, h - oy)
+                out[oy:oy + bh, ox:ox + bw] = read(int(fx) + ox, int(fy) + oy, bw, bh)
+        return out
     rs = _RESAMPLE[resample] if resample != "auto" else (Image.Resampling.BOX if f > 1 else Image.Resampling.BICUBIC)
-    box = (fx - x0, fy - y0, fx - x0 + w * f, fy - y0 + h * f)
-    if channels is not None:
-        return _resize_channels(reg, (w, h), rs, box)
-    return np.asarray(Image.fromarray(reg).resize((w, h), rs, box=box))
+    k = 3 if channels is None else len(channels)
+    dtype = np.uint8 if channels is None else self.dtype
+    b = max(1, int(_BLOCK / f))   # output pixels per block side: blocks of about _BLOCK level pixels
+    if rs == Image.Resampling.BOX and f > 1:   # area mean, block by block on the output grid: seams are exact
+        ex = _box_edges(fx, f, w)
+        ey = _box_edges(fy, f, h)
+        out = np.empty((h, w, k), dtype)
+        for oy in range(0, h, b):
+            bh = min(b, h - oy)
+            y0, y1 = int(ey[oy]), int(ey[oy + bh])
+            for ox in range(0, w, b):
+                bw = min(b, w - ox)
+                x0, x1 = int(ex[ox]), int(ex[ox + bw])
+                reg = read(x0, y0, x1 - x0, y1 - y0)
+                m = _box_mean(reg, ex[ox:ox + bw + 1] - x0, ey[oy:oy + bh + 1] - y0, channels is None)
+                out[oy:oy + bh, ox:ox + bw] = m if channels is None else _as_dtype(m, dtype)
+        return out
+    gx0 = math.floor(fx)   # the level pixels the whole request touches: [gx0, gx1) × [gy0, gy1)
+    gy0 = math.floor(fy)
+    gx1 = max(math.ceil(fx + w * f), gx0 + 1)
+    gy1 = max(math.ceil(fy + h * f), gy0 + 1)
+    def resize(reg, ox, oy, bw, bh, rx, ry):
+        "Output pixels [ox, ox+bw) × [oy, oy+bh) from `reg`, the level pixels read from (rx, ry)."
+        bx = (fx - gx0) + ox * f - (rx - gx0)
+        by = (fy - gy0) + oy * f - (ry - gy0)
+        box = (bx, by, bx + bw * f, by + bh * f)
+        if channels is not None:
+            return _resize_channels(reg, (bw, bh), rs, box)
+        return np.asarray(Image.fromarray(reg).resize((bw, bh), rs, box=box))
+    if w <= b and h <= b:
+        return resize(read(gx0, gy0, gx1 - gx0, gy1 - gy0), 0, 0, w, h, gx0, gy0)
+    out = np.empty((h, w, k), dtype)   # other filters reach past a block: read each with a margin
+    m = _margin(rs, f)
+    for oy in range(0, h, b):
+        bh = min(b, h - oy)
+        ry0 = max(gy0, math.floor(fy + oy * f) - m)
+        ry1 = min(gy1, math.ceil(fy + (oy + bh) * f) + m)
+        for ox in range(0, w, b):
+            bw = min(b, w - ox)
+            rx0 = max(gx0, math.floor(fx + ox * f) - m)
+            rx1 = min(gx1, math.ceil(fx + (ox + bw) * f) + m)
+            out[oy:oy + bh, ox:ox + bw] = resize(read(rx0, ry0, rx1 - rx0, ry1 - ry0), ox, oy, bw, bh, rx0, ry0)
+    return out
 
 Slide._read_ds = _read_ds
 
