@@ -16,7 +16,7 @@ from .xmodal_model import XModalViT, cohort_batch, xmodal_losses
 
 # %% auto #0
 __all__ = ['TokenMixStyle', 'add_mixstyle', 'irm_penalty', 'irm_weight', 'environments', 'XModalConfig', 'augment_batch',
-           'build_model', 'embedding_stats', 'fit_xmodal', 'predict_xmodal']
+           'build_model', 'load_backbone', 'embedding_stats', 'fit_xmodal', 'predict_xmodal']
 
 # %% ../nbs/42_domain_generalization.ipynb #851f072f
 class TokenMixStyle(nn.Module):
@@ -119,12 +119,21 @@ class XModalConfig:
     align_negatives:str="domain" # InfoNCE negatives: only the same institution's patients ("domain"), or all of the batch ("all")
     loc_weight:float=1.0; grade_weight:float=0.5; augment:bool=True
     seed:int=0; device:str="auto" # "auto" (CUDA/MPS when present), "cpu", "cuda", "cuda:1", …
+    modality:str="both" # "both": the cross-modal model; "mammo": its mammography branch alone (no histology input, no alignment)
+    init_weights:str|None=None # .safetensors/.pth of a timm ViT with the same size (e.g. pretrained): loaded into the shared backbone
     def __post_init__(self):
         if self.align_negatives not in ("domain", "all"): raise InputError(f"align_negatives={self.align_negatives!r}", path="align_negatives", fix='use "domain" or "all"')
+        if self.modality not in ("both", "mammo"):
+            raise InputError(f"modality={self.modality!r}", path="modality", fix='use "both" or "mammo"')
 
 def augment_batch(b:dict)->dict:
     "Label-preserving augmentation: vertical flip of mammograms (with their lesions), flips/90° turns of histology."
     b = dict(b); B = len(b["label"])
+    if b["histo"].shape[1] == 0:       # mammography alone: flip the mammograms only
+        f = (torch.rand(B) < 0.5).to(b["mammo"].device)
+        b["mammo"] = torch.where(f[:, None, None], b["mammo"].flip(1), b["mammo"])
+        b["lesion"] = torch.where(f[:, None, None], b["lesion"].flip(1), b["lesion"])
+        return b
     f = (torch.rand(B) < 0.5).to(b["mammo"].device)
     b["mammo"] = torch.where(f[:, None, None], b["mammo"].flip(1), b["mammo"]); b["lesion"] = torch.where(f[:, None, None], b["lesion"].flip(1), b["lesion"])
     k = int(torch.randint(4, (1,))); h = torch.rot90(b["histo"], k, (3, 4))
@@ -136,7 +145,35 @@ def build_model(cfg:XModalConfig)->XModalViT:
     m = XModalViT(img_size=cfg.img_size, patch_size=cfg.patch_size, embed_dim=cfg.embed_dim, depth=cfg.depth, num_heads=cfg.num_heads,
                   adapters=cfg.adapters, adapter_dim=cfg.adapter_dim, lora_rank=cfg.lora_rank)
     if cfg.mixstyle: add_mixstyle(m, cfg.mix_layers, p=cfg.mix_p, alpha=cfg.mix_alpha, mix=cfg.mix)
+    if cfg.init_weights:
+        load_backbone(m, cfg.init_weights)
     return m
+
+def load_backbone(model:XModalViT, # model whose shared ViT receives the weights
+                  path:str, # .safetensors / .pth state dict of a timm VisionTransformer of the same size
+                 )->int: # number of tensors loaded
+    "Load (e.g. pretrained) timm ViT weights into the shared backbone; adapters and heads keep their initialisation."
+    from pathnb.encoders import read_checkpoint
+    from pathnb.core import WeightsError
+    sd = read_checkpoint(path)
+    own = model.backbone.state_dict()
+    new, bad = {}, []
+    for k, v in sd.items():
+        k2 = k.replace("attn.qkv.", "attn.qkv.base.") if k.replace("attn.qkv.", "attn.qkv.base.") in own else k
+        if k2 not in own:
+            continue
+        if own[k2].shape != v.shape:
+            bad.append(f"{k} {tuple(v.shape)} vs {tuple(own[k2].shape)}")
+            continue
+        new[k2] = v
+    if bad:
+        raise WeightsError(f"{len(bad)} tensors do not fit the model (first: {bad[0]})", path=path,
+                           fix="build the model with the checkpoint's img_size, patch_size, embed_dim, depth and num_heads")
+    if len(new) < 0.5 * len([k for k in own if ".A." not in k and ".B." not in k]):
+        raise WeightsError(f"only {len(new)} of the backbone's tensors found in the checkpoint", path=path,
+                           fix="pass the state dict of a timm VisionTransformer")
+    model.backbone.load_state_dict(new, strict=False)
+    return len(new)
 
 @torch.no_grad()
 def embedding_stats(model:XModalViT, c:XModalCohort, idx, batch:int=64)->dict: # {modality: (mean, var)}
@@ -164,16 +201,21 @@ def fit_xmodal(c:XModalCohort, # training cohort
         if cfg.irm and step == cfg.irm_anneal and cfg.irm_weight > 1: opt = mk_opt()
         parts = [rng.choice(envs[e], cfg.batch_per_env, replace=len(envs[e]) < cfg.batch_per_env) for e in keys]
         b = cohort_batch(c, np.concatenate(parts), device=dev)
+        if cfg.modality == "mammo":
+            b["histo"] = b["histo"][:, :0]
         if cfg.augment: b = augment_batch(b)
-        L = xmodal_losses(model, b, temperature=cfg.temperature, align_negatives=cfg.align_negatives); o = L["out"]
-        loss = L["cls"].mean() + cfg.loc_weight * L["loc"] + cfg.grade_weight * L["grade"]
-        if cfg.align: loss = loss + cfg.align_weight * L["align"]
+        out = model(b["mammo"], None if cfg.modality == "mammo" else b["histo"], b["domain"])
+        L = xmodal_losses(model, b, out, temperature=cfg.temperature, align_negatives=cfg.align_negatives); o = L["out"]
+        loss = L["cls"].mean() + cfg.loc_weight * L["loc"] + cfg.grade_weight * L.get("grade", 0.0)
+        if cfg.align and "align" in L: loss = loss + cfg.align_weight * L["align"]
         pen = torch.zeros((), device=dev)
         if cfg.irm:
             s = 0
             for part in parts:
                 sl = slice(s, s + len(part)); s += len(part)
                 for k, wk in (("logit", 1.0), ("logit_mammo", 0.5), ("logit_histo", 0.5)):
+                    if k not in o:
+                        continue
                     pen = pen + wk * irm_penalty(o[k][sl], b["label"][sl])
             pen = pen / len(parts)
             w = irm_weight(step, cfg.irm_anneal, cfg.irm_weight)
@@ -181,10 +223,10 @@ def fit_xmodal(c:XModalCohort, # training cohort
             if w > 1: loss = loss / w
         opt.zero_grad(); loss.backward(); opt.step()
         hist["step"].append(step); hist["loss"].append(loss.item()); hist["cls"].append(L["cls"].mean().item())
-        hist["irm"].append(pen.item()); hist["align"].append(L["align"].item())
+        hist["irm"].append(pen.item()); hist["align"].append(L["align"].item() if "align" in L else float("nan"))
         if log_every and step % log_every == 0: get_logger("pathnb.xmodal").info(f"step {step}: loss {loss.item():.3f}")
     model.eval()
-    model.source_stats = embedding_stats(model, c, idx)
+    model.source_stats = embedding_stats(model, c, idx) if cfg.modality == "both" else None
     model.cfg = cfg
     return model, hist
 
@@ -192,10 +234,15 @@ def fit_xmodal(c:XModalCohort, # training cohort
 def predict_xmodal(model:XModalViT, c:XModalCohort, idx=None, batch:int=64)->dict: # probabilities: prob, prob_mammo, prob_histo, grade
     "Malignancy probabilities (patient and per modality) and grade predictions, in eval mode."
     idx = np.arange(len(c)) if idx is None else np.asarray(idx)
-    was = model.training; model.eval(); out = {k: [] for k in ["prob", "prob_mammo", "prob_histo", "grade"]}; dev = next(model.parameters()).device
+    alone = getattr(getattr(model, "cfg", None), "modality", "both") == "mammo"
+    keys = ["prob", "prob_mammo", "loc"] if alone else ["prob", "prob_mammo", "prob_histo", "grade"]
+    was = model.training; model.eval(); out = {k: [] for k in keys}; dev = next(model.parameters()).device
     for s in range(0, len(idx), batch):
-        b = cohort_batch(c, idx[s:s + batch], device=dev); o = model(b["mammo"], b["histo"])
+        b = cohort_batch(c, idx[s:s + batch], device=dev); o = model(b["mammo"], None if alone else b["histo"])
         out["prob"].append(o["logit"].sigmoid()); out["prob_mammo"].append(o["logit_mammo"].sigmoid())
-        out["prob_histo"].append(o["logit_histo"].sigmoid()); out["grade"].append(o["grade"].argmax(-1))
+        if alone:
+            out["loc"].append(o["loc"].sigmoid())
+        else:
+            out["prob_histo"].append(o["logit_histo"].sigmoid()); out["grade"].append(o["grade"].argmax(-1))
     model.train(was)
     return {k: torch.cat(v).cpu().numpy() for k, v in out.items()}
