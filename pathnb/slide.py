@@ -813,37 +813,56 @@ def _resize_channels(reg:np.ndarray, # (h, w, k) in the file's dtype
 
 _PIL_BITS = 22   # fixed-point precision of Pillow's 8-bit resampling (32 - 8 - 2 bits)
 
-def _box_edges(start:float, # level coordinate of the first output pixel's left (top) edge
-               f:float, # level pixels per output pixel (> 1)
-               n:int, # number of output pixels
-              )->np.ndarray: # n + 1 integer level-pixel edges
-    "Output pixel j averages the level pixels whose centres lie in (start + j·f, start + (j+1)·f]: those in [e_j, e_j+1)."
-    return np.floor(start + np.arange(n + 1) * f + 0.5).astype(np.int64)
+def _box_runs(start:float, # where the request starts inside the region read for it, in level pixels (0 ≤ start < 1)
+              length:float, # the request's length in level pixels (n · f)
+              n:int, # output pixels
+              size:int, # level pixels in the region
+             )->tuple[np.ndarray, np.ndarray]: # lo, hi: output pixel j averages region pixels [lo_j, hi_j)
+    "The level pixels Pillow's box filter averages into each output pixel when it resizes the whole region at once."
+    in0 = np.float32(start)   # Pillow takes the box as 32-bit floats; the rest follows its arithmetic in doubles
+    in1 = np.float32(start + length)
+    scale = float(np.float32(in1 - in0)) / n
+    support = 0.5 * scale
+    center = float(in0) + (np.arange(n) + 0.5) * scale
+    xmin = np.clip(np.trunc(center - support + 0.5), 0, None).astype(np.int64)
+    xmax = np.clip(np.trunc(center + support + 0.5), None, size).astype(np.int64)
+    taps = xmin[:, None] + np.arange(math.ceil(support) * 2 + 1)
+    v = ((taps - center[:, None]) + 0.5) * (1.0 / scale)
+    inside = (taps < xmax[:, None]) & (v > -0.5) & (v <= 0.5)   # the box filter's weight is 1 on (-½, ½]
+    lo = taps[np.arange(n), inside.argmax(1)]
+    return lo, lo + inside.sum(1)
 
-def _box_axis(a:np.ndarray, # uint8 (fixed-point means, as Pillow's) or float32 array
-              edges:np.ndarray, # edges along `axis`, starting at 0, ending at a.shape[axis]
+def _box_axis(a:np.ndarray, # uint8 (fixed-point means, as Pillow's) or any numeric array (float32 means)
+              lo:np.ndarray, # first pixel of each run along `axis`
+              hi:np.ndarray, # end of each run
               axis:int, # 0 (rows) or 1 (columns)
+              rgb:bool, # uint8 RGB: Pillow's 8-bit fixed point; else float32
              )->np.ndarray: # uint8 or float32
-    "Mean over each run [e_j, e_j+1) along one axis, rounded like Pillow's box filter (uint8) or in float32."
-    n = np.diff(edges)
+    "Mean over each run [lo_j, hi_j) along one axis, rounded like Pillow's box filter (uint8) or in float32."
     shape = [1] * a.ndim
-    shape[axis] = len(n)
-    n = n.reshape(shape)
-    if a.dtype == np.uint8:
-        s = np.add.reduceat(a, edges[:-1], axis=axis, dtype=np.int64)
-        k = np.floor(0.5 + (1.0 / n) * (1 << _PIL_BITS)).astype(np.int64)   # Pillow's weight 1/n in fixed point
-        return np.clip((s * k + (1 << (_PIL_BITS - 1))) >> _PIL_BITS, 0, 255).astype(np.uint8)
-    s = np.add.reduceat(a, edges[:-1], axis=axis, dtype=np.float64)
-    return (s * (1.0 / n)).astype(np.float32)
+    shape[axis] = len(lo)
+    n = np.maximum(hi - lo, 1).reshape(shape)
+    k = np.floor(0.5 + (1.0 / n) * (1 << _PIL_BITS)).astype(np.int64)   # Pillow's weight 1/n in fixed point
+    step = max(1, 65536 // max(1, a.shape[axis]))   # strips of ~64k pixels: the wide sums stay small
+    parts = []
+    for i in range(0, a.shape[1 - axis], step):
+        part = a[i:i + step] if axis == 1 else a[:, i:i + step]
+        c = np.cumsum(part, axis=axis, dtype=np.int64 if rgb else np.float64)
+        c = np.concatenate([np.zeros_like(c.take([0], axis)), c], axis)
+        s = c.take(hi, axis) - c.take(lo, axis)
+        if rgb:
+            parts.append(np.clip((s * k + (1 << (_PIL_BITS - 1))) >> _PIL_BITS, 0, 255).astype(np.uint8))
+        else:
+            parts.append((s * (1.0 / n)).astype(np.float32))
+    return np.concatenate(parts, 1 - axis)
 
 def _box_mean(reg:np.ndarray, # (h, w, k) level pixels
-              ex:np.ndarray, # column edges (from 0 to w)
-              ey:np.ndarray, # row edges (from 0 to h)
+              cols:tuple, # (lo, hi) column runs, relative to reg
+              rows:tuple, # (lo, hi) row runs, relative to reg
               rgb:bool, # uint8 RGB: Pillow's 8-bit fixed point; else means in float32 (as `_resize_channels`)
              )->np.ndarray: # uint8 (rgb) or float32
-    "Box-filter `reg` to the output grid given by its edges: columns first, then rows (Pillow's order and rounding)."
-    a = reg if rgb else reg.astype(np.float32)
-    return _box_axis(_box_axis(a, ex, 1), ey, 0)
+    "Box-filter `reg` onto the output grid given by its runs: columns first, then rows (Pillow's order and rounding)."
+    return _box_axis(_box_axis(reg, *cols, 1, rgb), *rows, 0, rgb)
 
 def _margin(rs, # a PIL resampling filter
             f:float, # level pixels per output pixel
@@ -885,24 +904,28 @@ def _read_ds(self:Slide, x:float, y:float, w:int, h:int, ds:float, resample:str=
     k = 3 if channels is None else len(channels)
     dtype = np.uint8 if channels is None else self.dtype
     b = max(1, int(_BLOCK / f))   # output pixels per block side: blocks of about _BLOCK level pixels
-    if rs == Image.Resampling.BOX and f > 1:   # area mean, block by block on the output grid: seams are exact
-        ex = _box_edges(fx, f, w)
-        ey = _box_edges(fy, f, h)
-        out = np.empty((h, w, k), dtype)
-        for oy in range(0, h, b):
-            bh = min(b, h - oy)
-            y0, y1 = int(ey[oy]), int(ey[oy + bh])
-            for ox in range(0, w, b):
-                bw = min(b, w - ox)
-                x0, x1 = int(ex[ox]), int(ex[ox + bw])
-                reg = read(x0, y0, x1 - x0, y1 - y0)
-                m = _box_mean(reg, ex[ox:ox + bw + 1] - x0, ey[oy:oy + bh + 1] - y0, channels is None)
-                out[oy:oy + bh, ox:ox + bw] = m if channels is None else _as_dtype(m, dtype)
-        return out
     gx0 = math.floor(fx)   # the level pixels the whole request touches: [gx0, gx1) × [gy0, gy1)
     gy0 = math.floor(fy)
     gx1 = max(math.ceil(fx + w * f), gx0 + 1)
     gy1 = max(math.ceil(fy + h * f), gy0 + 1)
+    if rs == Image.Resampling.BOX and f > 1 + 1e-6:   # area means, block by block on the output grid
+        lx, hx = (v + gx0 for v in _box_runs(fx - gx0, w * f, w, gx1 - gx0))
+        ly, hy = (v + gy0 for v in _box_runs(fy - gy0, h * f, h, gy1 - gy0))
+        out = np.empty((h, w, k), dtype)
+        for oy in range(0, h, b):
+            bh = min(b, h - oy)
+            y0 = int(ly[oy])
+            y1 = max(int(hy[oy + bh - 1]), y0 + 1)
+            for ox in range(0, w, b):
+                bw = min(b, w - ox)
+                x0 = int(lx[ox])
+                x1 = max(int(hx[ox + bw - 1]), x0 + 1)
+                reg = read(x0, y0, x1 - x0, y1 - y0)
+                cols = (lx[ox:ox + bw] - x0, hx[ox:ox + bw] - x0)
+                rows = (ly[oy:oy + bh] - y0, hy[oy:oy + bh] - y0)
+                m = _box_mean(reg, cols, rows, channels is None)
+                out[oy:oy + bh, ox:ox + bw] = m if channels is None else _as_dtype(m, dtype)
+        return out
     def resize(reg, ox, oy, bw, bh, rx, ry):
         "Output pixels [ox, ox+bw) × [oy, oy+bh) from `reg`, the level pixels read from (rx, ry)."
         bx = (fx - gx0) + ox * f - (rx - gx0)
