@@ -216,7 +216,7 @@ def _stages(names, desc):
 def _truth(cfg:DemoConfig, res:dict)->SynthTissue|None:
     "The ground truth of the synthetic slide (None for a user's slide)."
     if not res.get("synthetic"): return None
-    return SynthTissue(res["width"], res["height"], mpp=res["mpp"], seed=res["seed"])
+    return SynthTissue(res["width"], res["height"], mpp=res["mpp"], seed=res["seed"], pen_width_um=res.get("pen_width_um"))
 
 def _tile_truth(st:SynthTissue, centres:np.ndarray, mpp:float=4.0)->np.ndarray:
     "Ground-truth compartment (0 = none) at level-0 tile centres."
@@ -240,14 +240,17 @@ def _step_slide(ctx:DemoContext)->dict:
     if cfg.slide is None:
         path = ctx.out/"synthetic_slide.tiff"
         w, h = cfg.size, int(cfg.size * 0.75)
-        st = write_synth_slide(path, w, h, mpp=0.5, seed=cfg.seed, show_progress=_bars(), fast=True if cfg.fast else None)  # --fast: cached textures
+        # --fast: cached textures; its small section would scale the pen stroke to 14 µm, thinner than any marker line
+        pen_um = 40.0 if cfg.fast else None
+        st = write_synth_slide(path, w, h, mpp=0.5, seed=cfg.seed, show_progress=_bars(), fast=True if cfg.fast else None,
+                               pen_width_um=pen_um)
         m = 16.0
         thumb = st.render(0, 0, int(st.width_um / m) + 1, int(st.height_um / m) + 1, mpp=m)
         fig, ax = plt.subplots(1, 2, figsize=(9, 3.4))
         ax[0].imshow(thumb); ax[0].set_title(f"synthetic slide ({m:g} µm/px)", fontsize=9)
         ax[1].imshow(st.compartments(m), cmap="tab10", vmin=0, vmax=9, interpolation="nearest"); ax[1].set_title("ground truth: tissue compartments", fontsize=9)
         for a in ax: a.axis("off")
-        res = dict(slide=str(path), synthetic=True, width=w, height=h, mpp=0.5, mpp_source="synthetic", seed=cfg.seed,
+        res = dict(slide=str(path), synthetic=True, width=w, height=h, mpp=0.5, mpp_source="synthetic", seed=cfg.seed, pen_width_um=pen_um,
                    tissue_fraction_truth=round(float(st.tissue_mask(m).mean()), 4), pen_fraction_truth=round(float(st.pen_mask(m).mean()), 4),
                    n_compartments=int(st.n_compartments), file_mb=round(path.stat().st_size / 2**20, 2))
         res["text"] = (f"`pathnb.synth.write_synth_slide` wrote a {w}×{h}-pixel pyramidal TIFF at 0.5 µm/px ({res['file_mb']} MB, "
@@ -323,7 +326,7 @@ def _step_tiles(ctx:DemoContext)->dict:
     est = area_um2 / (cfg.tile_px * mpp) ** 2
     coarser = bool(cfg.max_tiles and est > cfg.max_tiles)
     if coarser: mpp = float(np.sqrt(area_um2 / cfg.max_tiles) / cfg.tile_px)
-    r = process_slide(s0["slide"], ctx.out/"tiles", slide_id="slide", mpp=cfg.slide_mpp, tile_mpp=mpp, tile_px=cfg.tile_px,
+    r = process_slide(s0["slide"], ctx.out/"tiles", slide_id="slide", slide_mpp=cfg.slide_mpp, tile_mpp=mpp, tile_px=cfg.tile_px,
                       min_tissue=0.5, overview=False)
     if r["n_tiles"] < 4: raise InputError(f"only {r['n_tiles']} tile(s) with ≥ 50% tissue", path="--tile-px", fix="use smaller tiles (--tile-px) or a larger slide (--size)")
     a = read_adata(ctx.out/"tiles"/"slide.h5ad")

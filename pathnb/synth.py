@@ -70,6 +70,7 @@ class SynthTissue:
     faint:bool=True # make one fragment faintly stained
     holes:bool=True # punch lumens (true holes) into the tissue
     nucleus_grid_um:float=14.0 # spacing of the nucleus lattice in µm
+    pen_width_um:float|None=None # pen stroke width in µm (default: 2.4 % of the shorter side, at least 6 pixels)
     def __post_init__(self):
         if self.width_px < 16 or self.height_px < 16: raise InputError(f"slide too small ({self.width_px}×{self.height_px})", path="width_px/height_px", fix="use at least 16×16 pixels")
         if self.mpp <= 0: raise InputError(f"mpp must be positive, got {self.mpp}", path="mpp")
@@ -101,6 +102,8 @@ class SynthTissue:
         self.lumens = np.array(lum).reshape(-1, 3)
         # pen: a thick sinusoidal stroke across the top fifth of the slide
         self.pen_y, self.pen_amp, self.pen_k, self.pen_w = 0.12 * H, 0.05 * H, 2 * np.pi / (0.6 * W), max(0.012 * s, 3 * self.mpp)
+        if self.pen_width_um is not None:
+            self.pen_w = self.pen_width_um / 2
         self.pen_rgb_od = np.array([1.1, 0.35, 0.7])  # absorbs red and blue: a green marker
 
     @property
