@@ -17,10 +17,10 @@ from .synth import od_to_rgb, STAIN_HE
 # %% auto #0
 __all__ = ['DICOM_SYNTAXES', 'MANIFEST_COLS', 'BACH_CLASSES', 'DEFAULT_INSTITUTIONS', 'window_intensity', 'film_area',
            'chest_wall_side', 'breast_mask', 'orient', 'Mammogram', 'read_mammogram', 'write_test_dicom',
-           'macenko_stains', 'reinhard_stats', 'check_brightfield', 'StainNormalizer', 'check_manifest',
-           'read_cbis_ddsm', 'read_inbreast', 'read_bach', 'parse_asap_xml', 'read_camelyon', 'write_fake_layout',
-           'pair_patients', 'Institution', 'synth_mammogram', 'synth_histo_patch', 'XModalCohort', 'make_xmodal_cohort',
-           'shortcut_institutions', 'intensity_reference', 'match_intensity', 'CohortNormalizer']
+           'pectoral_mask', 'macenko_stains', 'reinhard_stats', 'check_brightfield', 'StainNormalizer',
+           'check_manifest', 'read_cbis_ddsm', 'read_inbreast', 'read_bach', 'parse_asap_xml', 'read_camelyon',
+           'write_fake_layout', 'pair_patients', 'Institution', 'synth_mammogram', 'synth_histo_patch', 'XModalCohort',
+           'make_xmodal_cohort', 'shortcut_institutions', 'intensity_reference', 'match_intensity', 'CohortNormalizer']
 
 # %% ../nbs/40_mammo.ipynb #900d4057
 def window_intensity(img:np.ndarray, # 2-D image, any numeric dtype
@@ -315,6 +315,56 @@ def write_test_dicom(path:str|Path, # destination .dcm
     path = Path(path)
     with atomic_path(path) as tmp: ds.save_as(str(tmp), enforce_file_format=True)
     return path
+
+# %% ../nbs/40_mammo.ipynb #383d48a9
+def pectoral_mask(img:np.ndarray, # oriented mammogram in [0, 1], chest wall on the left (as `read_mammogram` returns it)
+                  mask:np.ndarray, # its breast mask
+                  film:np.ndarray|None=None, # its exposed film area (the chest wall is the film's left edge)
+                  max_frac:float=0.5, # a larger triangle is not a muscle: return an empty mask
+                 )->np.ndarray: # bool mask of the pectoral muscle (empty when not found)
+    "The pectoral muscle of an MLO view: a bright region at the top of the chest wall, bounded by a fitted straight line."
+    from skimage.filters import threshold_otsu
+    c0 = int(np.argmax(film.any(0))) if film is not None and film.any() else 0
+    out = np.zeros(mask.shape, bool)
+    a = ndi.gaussian_filter(np.asarray(img, np.float32)[:, c0:], 2)
+    m = np.asarray(mask, bool)[:, c0:]
+    H, W = m.shape
+    rows = np.flatnonzero(m.any(1))
+    if len(rows) < 8:
+        return out
+    r0 = rows[0]
+    upper = np.zeros_like(m)
+    upper[r0:r0 + (rows[-1] - r0) // 2] = True
+    region = m & upper & (np.arange(W)[None] < 0.6 * m.sum(1)[:, None])     # upper half, near the chest wall
+    if region.sum() < 20:
+        return out
+    bright = region & (a > threshold_otsu(a[region]))
+    lab, _ = ndi.label(bright)
+    k = max(2, W // 50)
+    seeds = np.unique(lab[r0:r0 + max(4, H // 25), :k])
+    comp = ndi.binary_opening(np.isin(lab, seeds[seeds > 0]), iterations=2)
+    touch = np.flatnonzero(comp[:, :k].any(1))
+    if len(touch) == 0:
+        return out
+    ys, ends = [], []
+    for y in range(touch[0], H):                # the muscle's extent, row by row, until it leaves the chest wall
+        if not comp[y, :k].any():
+            break
+        on = np.flatnonzero(comp[y])
+        gaps = np.flatnonzero(np.diff(on) > 1)
+        ys.append(y)
+        ends.append(on[gaps[0]] + 1 if len(gaps) else on[-1] + 1)
+    if len(ys) < 5:
+        return out
+    slope, icpt = np.polyfit(np.asarray(ys, float), np.asarray(ends, float), 1)
+    if slope >= 0:                              # the edge must run towards the chest wall going down
+        return out
+    yy, xx = np.mgrid[:H, :W]
+    tri = m & (xx < icpt + slope * yy)
+    if tri.sum() > max_frac * m.sum():
+        return out
+    out[:, c0:] = tri
+    return out
 
 # %% ../nbs/40_mammo.ipynb #0d7e95ce
 def _od(img:np.ndarray, Io:float=240.)->np.ndarray:
