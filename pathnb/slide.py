@@ -189,7 +189,12 @@ class _ArrayReader:
         self.properties, self.metadata_mpp, self.objective_power = {}, None, None
         self.modality_hint = None
         if self.path.suffix.lower() in (".tif", ".tiff", ".btf", ".svs", ".ndpi", ".scn", ".qptiff", ".ome.tif") or _is_tiff(self.path):
-            self._open_tiff()
+            try:
+                self._open_tiff()
+            except Exception:
+                if getattr(self, "tf", None) is not None:   # a TIFF without a usable image: don't leak its handle
+                    self.tf.close()
+                raise
         else: self._open_pillow()
         self.level_downsamples = [self.level_dimensions[0][0] / d[0] for d in self.level_dimensions]
         arr, axes = self.levels[0]
