@@ -40,7 +40,7 @@ _CHILD_TAIL = textwrap.dedent("""
     print("MEMBENCH " + json.dumps(dict(peak_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                                          vmhwm_mib=int(_hwm[0].split()[1]) / 1024 if _hwm else None,
                                          wall_s=_wall, torch="torch" in sys.modules, torch_from=_who[-3:],
-                                         top_modules=_mods)))
+                                         top_modules=_mods, modules=sorted(sys.modules))))
 """)
 
 PKG_ROOT = ROOT  # folder the child imports pathnb from (--pkg-root: e.g. a copy of an older version)
@@ -159,6 +159,14 @@ def main(argv=None):
                          torch=r["torch"], torch_from=r["torch_from"], peaks=[round(g["peak_mib"], 1) for g in got]))
         if name == "pathnb tile" and not tile_modules:
             tile_modules = r["top_modules"]
+            body = ("import importlib\nfor _m in %r:\n    try:\n        importlib.import_module(_m)\n"
+                    "    except Exception:\n        pass\n" % [m for m in r["modules"] if not m.startswith("__")])
+            got = _child(body)
+            rows.append(dict(name="imports only: every module pathnb tile loads", slide="-",
+                             peak_mib=round(got["peak_mib"], 1), vmhwm_mib=round(got["vmhwm_mib"], 1),
+                             wall_s=round(got["wall_s"], 2), torch=got["torch"], torch_from=got["torch_from"],
+                             peaks=[round(got["peak_mib"], 1)]))
+            print(f"{rows[-1]['name']:38s} {'-':42s} {got['peak_mib']:7.1f} MiB (VmHWM {got['vmhwm_mib']:7.1f})", flush=True)
         print(f"{name:38s} {slide:42s} {r['peak_mib']:7.1f} MiB (VmHWM {r['vmhwm_mib']:7.1f}) {r['wall_s']:6.1f} s "
               f"torch={r['torch']}", flush=True)
         if r["torch"]:
@@ -169,9 +177,9 @@ def main(argv=None):
     if len(tiles) > 1:
         for r in tiles[1:]:
             ratios[f"tile peak {r['slide'].split(' (')[0]} / {tiles[0]['slide'].split(' (')[0]}"] = r["peak_mib"] / tiles[0]["peak_mib"]
-    base = peak[("import pathnb.runs (what tile loads)", "-")]
+    base = peak.get(("imports only: every module pathnb tile loads", "-"), peak[("import pathnb.runs (what tile loads)", "-")])
     for r in tiles:
-        ratios[f"tile peak − imports, {r['slide'].split(' (')[0]} (MiB)"] = r["peak_mib"] - base
+        ratios[f"tile peak − imports only, {r['slide'].split(' (')[0]} (MiB)"] = r["peak_mib"] - base
     imports = {}
     if not a.no_imports and tiles:
         bare = peak[("python", "-")]
