@@ -878,7 +878,7 @@ def _margin(rs, # a PIL resampling filter
 def _read_ds(self:Slide, x:float, y:float, w:int, h:int, ds:float, resample:str="auto",
              channels:list[int]|None=None, # channel indices; None: uint8 RGB
             )->np.ndarray:
-    "w×h output pixels, each covering ds×ds level-0 pixels, top-left at level-0 (x, y) (floats allowed); read in blocks."
+    "w×h output pixels, each covering ds×ds level-0 pixels, top-left at level-0 (x, y) (floats allowed), in blocks."
     lvl = self.best_level(ds)
     d = self.level_downsamples[lvl]
     f = ds / d  # level pixels per output pixel
