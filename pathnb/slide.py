@@ -848,13 +848,20 @@ def _box_axis(a:np.ndarray, # uint8 (fixed-point means, as Pillow's) or any nume
     shape[axis] = len(lo)
     n = np.maximum(hi - lo, 1).reshape(shape)
     k = np.floor(0.5 + (1.0 / n) * (1 << _PIL_BITS)).astype(np.int64)   # Pillow's weight 1/n in fixed point
+    acc = np.int64 if rgb else np.float64
+    partition = bool(np.all(hi > lo)) and bool(np.all(lo[1:] == hi[:-1]))   # the usual case: one np.add.reduceat
+    end = [slice(None)] * a.ndim
+    end[axis] = slice(0, int(hi[-1]))
     step = max(1, 65536 // max(1, a.shape[axis]))   # strips of ~64k pixels: the wide sums stay small
     parts = []
     for i in range(0, a.shape[1 - axis], step):
         part = a[i:i + step] if axis == 1 else a[:, i:i + step]
-        c = np.cumsum(part, axis=axis, dtype=np.int64 if rgb else np.float64)
-        c = np.concatenate([np.zeros_like(c.take([0], axis)), c], axis)
-        s = c.take(hi, axis) - c.take(lo, axis)
+        if partition:
+            s = np.add.reduceat(part[tuple(end)], lo, axis=axis, dtype=acc)
+        else:   # runs that overlap or skip pixels (Pillow's ties): differences of cumulative sums
+            c = np.cumsum(part, axis=axis, dtype=acc)
+            c = np.concatenate([np.zeros_like(c.take([0], axis)), c], axis)
+            s = c.take(hi, axis) - c.take(lo, axis)
         if rgb:
             parts.append(np.clip((s * k + (1 << (_PIL_BITS - 1))) >> _PIL_BITS, 0, 255).astype(np.uint8))
         else:
@@ -913,7 +920,17 @@ def _read_ds(self:Slide, x:float, y:float, w:int, h:int, ds:float, resample:str=
     gy0 = math.floor(fy)
     gx1 = max(math.ceil(fx + w * f), gx0 + 1)
     gy1 = max(math.ceil(fy + h * f), gy0 + 1)
-    if rs == Image.Resampling.BOX and f > 1 + 1e-6:   # area means, block by block on the output grid
+    def resize(reg, ox, oy, bw, bh, rx, ry):
+        "Output pixels [ox, ox+bw) × [oy, oy+bh) from `reg`, the level pixels read from (rx, ry)."
+        bx = (fx - gx0) + ox * f - (rx - gx0)
+        by = (fy - gy0) + oy * f - (ry - gy0)
+        box = (bx, by, bx + bw * f, by + bh * f)
+        if channels is not None:
+            return _resize_channels(reg, (bw, bh), rs, box)
+        return np.asarray(Image.fromarray(reg).resize((bw, bh), rs, box=box))
+    if w <= b and h <= b:   # one block: Pillow resizes the whole region
+        return resize(read(gx0, gy0, gx1 - gx0, gy1 - gy0), 0, 0, w, h, gx0, gy0)
+    if rs == Image.Resampling.BOX and f > 1 + 1e-6:   # area means, block by block, as Pillow would
         lx, hx = (v + gx0 for v in _box_runs(fx - gx0, w * f, w, gx1 - gx0))
         ly, hy = (v + gy0 for v in _box_runs(fy - gy0, h * f, h, gy1 - gy0))
         out = np.empty((h, w, k), dtype)
@@ -931,16 +948,6 @@ def _read_ds(self:Slide, x:float, y:float, w:int, h:int, ds:float, resample:str=
                 m = _box_mean(reg, cols, rows, channels is None)
                 out[oy:oy + bh, ox:ox + bw] = m if channels is None else _as_dtype(m, dtype)
         return out
-    def resize(reg, ox, oy, bw, bh, rx, ry):
-        "Output pixels [ox, ox+bw) × [oy, oy+bh) from `reg`, the level pixels read from (rx, ry)."
-        bx = (fx - gx0) + ox * f - (rx - gx0)
-        by = (fy - gy0) + oy * f - (ry - gy0)
-        box = (bx, by, bx + bw * f, by + bh * f)
-        if channels is not None:
-            return _resize_channels(reg, (bw, bh), rs, box)
-        return np.asarray(Image.fromarray(reg).resize((bw, bh), rs, box=box))
-    if w <= b and h <= b:
-        return resize(read(gx0, gy0, gx1 - gx0, gy1 - gy0), 0, 0, w, h, gx0, gy0)
     out = np.empty((h, w, k), dtype)   # other filters reach past a block: read each with a margin
     m = _margin(rs, f)
     for oy in range(0, h, b):
