@@ -170,7 +170,7 @@ class Mammogram:
     image:np.ndarray  # float32 H×W in [0, 1], chest wall on the left
     mask:np.ndarray   # bool breast mask, same shape
     flipped:bool      # True when the stored image was mirrored
-    meta:dict=field(default_factory=dict)  # laterality, view, photometric, chest_wall (as stored), voi, transfer syntax, path
+    meta:dict=field(default_factory=dict)  # laterality, view, photometric, chest_wall (as stored), voi, transfer_syntax
     film:np.ndarray|None=None  # bool exposed film area (padding excluded), same orientation
     def __repr__(self): return f"Mammogram({self.image.shape[1]}×{self.image.shape[0]}, flipped={self.flipped}, {self.meta.get('laterality')})"
 
@@ -211,7 +211,7 @@ def _dicom_window(ds, a:np.ndarray, window:str)->tuple: # (image in [0, 1], how 
 
 def read_mammogram(path:str|Path, # .dcm / .dicom, or .png / .jpg / .tif
                    size:int|None=None, # resize to size×size after windowing (None: keep)
-                   window:str="auto", # "auto": DICOM VOI LUT, else VOI window, else percentiles; "percentile": always percentiles
+                   window:str="auto", # "auto": VOI LUT, else VOI window, else percentiles; "percentile": percentiles
                    do_orient:bool=True, # flip right breasts to the left
                    laterality:str|None=None, # "L"/"R" for image files (DICOM: ImageLaterality); None: from the image
                   )->Mammogram:
@@ -245,7 +245,8 @@ def read_mammogram(path:str|Path, # .dcm / .dicom, or .png / .jpg / .tif
     else:
         from PIL import Image
         try: raw = np.asarray(Image.open(path).convert("F"), np.float32)
-        except Exception as e: raise InputError(f"cannot open image ({e})", path=path, fix="use PNG, JPEG, TIFF or DICOM")
+        except Exception as e:
+            raise InputError(f"cannot open image ({e})", path=path, fix="use PNG, JPEG, TIFF or DICOM")
         img = window_intensity(raw)
         meta.update(laterality=laterality, view=None, photometric="image", voi="percentile")
     film = film_area(raw)
@@ -281,7 +282,7 @@ def write_test_dicom(path:str|Path, # destination .dcm
                      monochrome1:bool=False, # store inverted grey levels
                      window:tuple|None=None, # (center, width) VOI window
                      patient_id:str="P0", # PatientID
-                     voi_lut:np.ndarray|None=None, # a VOI LUT (one output value per stored value from 0), stored as VOILUTSequence
+                     voi_lut:np.ndarray|None=None, # VOI LUT, one output per stored value from 0 (VOILUTSequence)
                      syntax:str="explicit", # transfer syntax: a key of `DICOM_SYNTAXES`
                     )->Path:
     "Write a minimal mammography DICOM (for tests and fake layouts), uncompressed or compressed losslessly."
@@ -317,12 +318,12 @@ def write_test_dicom(path:str|Path, # destination .dcm
     return path
 
 # %% ../nbs/40_mammo.ipynb #383d48a9
-def pectoral_mask(img:np.ndarray, # oriented mammogram in [0, 1], chest wall on the left (as `read_mammogram` returns it)
+def pectoral_mask(img:np.ndarray, # oriented mammogram in [0, 1], chest wall left (as `read_mammogram` returns it)
                   mask:np.ndarray, # its breast mask
                   film:np.ndarray|None=None, # its exposed film area (the chest wall is the film's left edge)
                   max_frac:float=0.5, # a larger triangle is not a muscle: return an empty mask
                  )->np.ndarray: # bool mask of the pectoral muscle (empty when not found)
-    "The pectoral muscle of an MLO view: a bright region at the top of the chest wall, bounded by a fitted straight line."
+    "The pectoral muscle of an MLO view: a bright region at the top of the chest wall, bounded by a fitted line."
     from skimage.filters import threshold_otsu
     c0 = int(np.argmax(film.any(0))) if film is not None and film.any() else 0
     out = np.zeros(mask.shape, bool)
