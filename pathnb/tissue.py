@@ -28,10 +28,13 @@ def saturation(rgb:np.ndarray, # uint8 RGB image
 def otsu(values:np.ndarray, # 1-D or n-D array of scores
          bins:int=256)->float:
     "Otsu's threshold (maximum between-class variance) of `values`."
-    v = np.asarray(values, np.float64).ravel()
+    v = np.asarray(values).ravel()
     lo, hi = float(v.min()), float(v.max())
     if hi <= lo: return lo
-    hist, edges = np.histogram(v, bins=bins, range=(lo, hi))
+    hist = 0
+    for i in range(0, v.size, 1 << 18):   # float64 blocks, not a float64 copy of the whole image
+        hist = hist + np.histogram(np.asarray(v[i:i + (1 << 18)], np.float64), bins=bins, range=(lo, hi))[0]
+    edges = np.histogram_bin_edges(np.zeros(1), bins=bins, range=(lo, hi))
     c = (edges[:-1] + edges[1:]) / 2
     w0 = np.cumsum(hist); w1 = w0[-1] - w0
     m0 = np.cumsum(hist * c) / np.maximum(w0, 1); m1 = (np.sum(hist * c) - np.cumsum(hist * c)) / np.maximum(w1, 1)
@@ -43,8 +46,16 @@ def tissue_threshold(sat:np.ndarray, # saturation image
                     )->float:
     "min(Otsu, glass median + k·1.4826·MAD): Otsu, lowered so that pale tissue clearly above the glass is kept."
     t = otsu(sat)
-    bg = sat[sat < t] if (sat < t).any() else sat.ravel()
-    med = float(np.median(bg)); mad = float(np.median(np.abs(bg - med)))
+    below = sat < t
+    bg = sat[below] if below.any() else sat.ravel().copy()   # a copy: the medians below reorder it in place
+    del below
+    med = float(np.median(bg, overwrite_input=True))
+    if bg.dtype.kind == "f":
+        np.subtract(bg, med, out=bg)   # in place; the same values as bg − med (a Python float keeps float32)
+        dev = np.abs(bg, out=bg)
+    else:
+        dev = np.abs(bg - med)
+    mad = float(np.median(dev, overwrite_input=True))
     return min(t, max(floor, med + k * 1.4826 * mad))
 
 # %% ../nbs/03_tissue.ipynb #d07e0368
@@ -53,6 +64,19 @@ def _odd(n): n = max(1, int(round(n))); return n if n % 2 else n + 1
 def _disk(r:int)->np.ndarray:
     y, x = np.mgrid[-r:r + 1, -r:r + 1]
     return x * x + y * y <= r * r + r
+
+_BAND_PX = 1 << 19  # pixels per row band of the per-pixel steps: bounds their memory whatever the thumbnail size
+
+def _bands(h:int, # image height
+           w:int, # image width
+           pad:int, # rows of context a band needs on each side (filter radius)
+           px:int|None=None, # pixels per band (default `_BAND_PX`)
+          ):
+    "Row bands (y0, y1, a0, a1): output rows [y0, y1) computed from input rows [a0, a1) = [y0 − pad, y1 + pad] ∩ image."
+    rows = max(1, (px or _BAND_PX) // max(w, 1))
+    for y0 in range(0, h, rows):
+        y1 = min(h, y0 + rows)
+        yield y0, y1, max(0, y0 - pad), min(h, y1 + pad)
 
 def hue(rgb:np.ndarray, # RGB image (any real dtype)
        )->np.ndarray: # float32 HSV hue in degrees, [0, 360)
@@ -76,6 +100,28 @@ def _hue_band(hu, sat, bands):
 INK_SEED = ((70, 240, 0.2), (240, 252, 0.5), (335, 20, 0.6))
 INK_GROW = ((60, 262, 0.08), (320, 25, 0.4))                    # ink mixed with stain or glass: where seeds may spread
 
+def _ink_scores(rgb, mpp, smooth_um, seed_bands, grow_bands, grey, black):
+    "Per-pixel ink tests (seed, ink-like) as two bool arrays, computed in row bands so memory stays flat."
+    h, w = rgb.shape[:2]
+    s = smooth_um / mpp
+    pad = int(4.0 * s + 0.5) if s > 0.3 else 0   # gaussian_filter's kernel radius (truncate=4)
+    seeds = np.empty((h, w), bool)
+    inky = np.empty((h, w), bool)
+    for y0, y1, a0, a1 in _bands(h, w, pad):
+        f = np.asarray(rgb[a0:a1], np.float32)
+        if s > 0.3:
+            f = ndi.gaussian_filter(f, (s, s, 0))
+        f = f[y0 - a0:y1 - a0]
+        mx = f.max(-1)
+        sat = (mx - f.min(-1)) / np.maximum(mx, 1)
+        del mx
+        hu = hue(f)
+        mean = f.mean(-1)
+        del f
+        seeds[y0:y1] = _hue_band(hu, sat, seed_bands) | ((mean < grey) & (sat < 0.25)) | (mean < black)
+        inky[y0:y1] = _hue_band(hu, sat, grow_bands) | (mean < grey)
+    return seeds, inky
+
 def pen_mask(rgb:np.ndarray, # uint8 RGB thumbnail
              mpp:float=8.0, # its resolution, µm per pixel
              smooth_um:float=6.0, # Gaussian smoothing before the colour tests
@@ -90,30 +136,26 @@ def pen_mask(rgb:np.ndarray, # uint8 RGB thumbnail
     if not (np.isscalar(mpp) and mpp > 0):
         raise InputError(f"mpp must be a positive number of µm per pixel, got {mpp!r}", path="mpp",
                          fix="pass the thumbnail's resolution, e.g. pen_mask(rgb, mpp=8.0)")
-    f = np.asarray(rgb, np.float32)
-    s = smooth_um / mpp
-    if s > 0.3:
-        f = ndi.gaussian_filter(f, (s, s, 0))
-    mx = f.max(-1)
-    sat = (mx - f.min(-1)) / np.maximum(mx, 1)
-    hu = hue(f)
-    mean = f.mean(-1)
-    seeds = _hue_band(hu, sat, seed_bands) | ((mean < grey) & (sat < 0.25)) | (mean < black)
+    seeds, inky = _ink_scores(np.asarray(rgb), mpp, smooth_um, seed_bands, grow_bands, grey, black)
     r = int(round(min_width_um / 2 / mpp))
     if r > 0 and seeds.any():
         seeds = ndi.binary_opening(seeds, _disk(r))
     if not seeds.any():
         return seeds
-    inky = _hue_band(hu, sat, grow_bands) | (mean < grey) | seeds
+    inky |= seeds
     lab, _ = ndi.label(inky, structure=np.ones((3, 3), bool))
+    del inky
     keep = np.zeros(lab.max() + 1, bool)
     keep[np.unique(lab[seeds])] = True
     keep[0] = False
+    del seeds
     pm = keep[lab]
+    del lab
     g = int(round(grow_um / mpp))
     if g > 0:
         pm = ndi.binary_dilation(pm, _disk(g))
     return pm
+
 
 # %% ../nbs/03_tissue.ipynb #4bc6fbc4
 def remove_small(mask:np.ndarray, min_px:float, connectivity:int=2)->np.ndarray:
@@ -138,6 +180,14 @@ def _clean(m:np.ndarray, mpp:float, close_um:float, min_hole_um2:float, min_tiss
     m = fill_small_holes(m, min_hole_um2 / mpp ** 2)
     return remove_small(m, min_tissue_um2 / mpp ** 2)
 
+def _median_saturation(rgb, size):
+    "`ndi.median_filter(saturation(rgb), size)` computed in row bands (same values; memory flat in image size)."
+    h, w = rgb.shape[:2]
+    out = np.empty((h, w), np.float32)
+    for y0, y1, a0, a1 in _bands(h, w, size // 2):
+        out[y0:y1] = ndi.median_filter(saturation(rgb[a0:a1]), size=size)[y0 - a0:y1 - a0]
+    return out
+
 def segment_tissue(rgb:np.ndarray, # uint8 RGB thumbnail
                    mpp:float, # its resolution, µm per pixel
                    blur_um:float=24.0, # median blur width
@@ -153,8 +203,9 @@ def segment_tissue(rgb:np.ndarray, # uint8 RGB thumbnail
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise InputError(f"expected uint8 RGB (h, w, 3), got {rgb.dtype} {rgb.shape}", path="rgb")
     if not mpp > 0: raise InputError(f"mpp must be positive, got {mpp}", path="mpp")
-    sat = ndi.median_filter(saturation(rgb), size=_odd(blur_um / mpp))
+    sat = _median_saturation(rgb, _odd(blur_um / mpp))
     m = sat > tissue_threshold(sat, k=k)
+    del sat
     pm = pen_mask(rgb, mpp, grow_um=pen_grow_um) if pen else None
     if pm is not None:
         m &= ~pm
