@@ -48,7 +48,15 @@ def add_features(adata, # a tile AnnData
     enc = dict(adata.uns.setdefault("slide", {}).get("encoders", {}))
     enc[key[2:]] = dict(dim=int(f.shape[1]), obsm_key=key, **{k: _clean(v) for k, v in info.items()})
     adata.uns["slide"]["encoders"] = enc
+    adata.uns["features_note"] = _features_note(adata)
     return adata
+
+def _features_note(adata)->str:
+    "Where the features live, for a reader who opens the file in scanpy (X is empty)."
+    keys = [k for k in adata.obsm if k.startswith("X_") and k != "X_umap"]
+    if not keys: return "X is empty: tile features, once added, are stored in obsm['X_<encoder>']"
+    return (f"X is empty: the tile features are in obsm {keys}; in scanpy pass use_rep, "
+            f"e.g. sc.pp.neighbors(adata, use_rep={keys[0]!r})")
 
 def tiles_to_adata(tiles:Tiles, # a tile table with its spec
                    features=None, # optional (n_tiles, dim) features
@@ -66,6 +74,7 @@ def tiles_to_adata(tiles:Tiles, # a tile table with its spec
     a = ad.AnnData(obs=df)
     a.obsm["spatial"] = tiles.centers.astype(np.float64)
     a.uns["slide"] = dict({k: _clean(v) for k, v in tiles.spec.to_dict().items() if v is not None}, pathnb_version=_version(), encoders={})  # h5ad cannot store None
+    a.uns["features_note"] = _features_note(a)
     if features is not None:
         if encoder is None: raise InputError("features given without an encoder name", path="encoder", fix='pass encoder="resnet18" (or whichever produced them)')
         add_features(a, features, encoder)
