@@ -52,8 +52,10 @@ def resolve_mpp(slide_mpp:float|None=None, # explicit override (wins)
     return None, None
 
 # %% ../nbs/02_slide.ipynb #f50e266f
-def _to_rgb8(a:np.ndarray)->np.ndarray:
-    "Any (h, w[, c]) image array → uint8 RGB; alpha is composited on white."
+def _to_rgb8(a:np.ndarray, # (h, w[, c]) image array
+             alpha:bool|None=None, # last channel is alpha; None: only for 4 channels (RGBA)
+            )->np.ndarray: # uint8 (h, w, 3)
+    "Any (h, w[, c]) image array → uint8 RGB; alpha is composited on white, other channels shown as R, G, B."
     a = np.asarray(a)
     if a.dtype != np.uint8:
         if a.dtype == np.uint16: a = (a >> 8).astype(np.uint8)
@@ -62,21 +64,27 @@ def _to_rgb8(a:np.ndarray)->np.ndarray:
         else: a = np.clip(a, 0, 255).astype(np.uint8)
     if a.ndim == 2: a = a[..., None]
     c = a.shape[2]
-    if c in (2, 4):  # grey+alpha or RGBA
+    if alpha is None:
+        alpha = c == 4
+    if alpha and c in (2, 4):  # grey+alpha or RGBA
         rgb = np.repeat(a[..., :1], 3, 2) if c == 2 else a[..., :3]
         if a[..., -1].min() < 255:  # composite on white only when something is transparent
             al = a[..., -1:].astype(np.float32) / 255.0
             rgb = (rgb * al + 255.0 * (1 - al) + 0.5).astype(np.uint8)
         return np.ascontiguousarray(rgb)
     if c == 1: return np.repeat(a, 3, 2)
+    if c == 2:  # two channels (e.g. a nuclear stain and one marker): channel 0 → red, channel 1 → green
+        return np.concatenate([a, np.zeros_like(a[..., :1])], 2)
     return np.ascontiguousarray(a[..., :3])
 
-def _paste(level_wh, x, y, w, h, fetch)->np.ndarray:
+def _paste(level_wh, x, y, w, h, fetch,
+           alpha:bool|None=None, # passed to `_to_rgb8`: whether the fetched array's last channel is alpha
+          )->np.ndarray:
     "White (h, w, 3) canvas with the part of a level inside [x, x+w)×[y, y+h) filled by `fetch(x0, y0, x1, y1)`."
     W, H = level_wh
     out = np.full((h, w, 3), 255, np.uint8)
     x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + w, W), min(y + h, H)
-    if x1 > x0 and y1 > y0: out[y0 - y:y1 - y, x0 - x:x1 - x] = _to_rgb8(fetch(x0, y0, x1, y1))
+    if x1 > x0 and y1 > y0: out[y0 - y:y1 - y, x0 - x:x1 - x] = _to_rgb8(fetch(x0, y0, x1, y1), alpha)
     return out
 
 def _paste_channels(level_wh, # (width, height) of the level
@@ -231,7 +239,9 @@ class _ArrayReader:
         page = s.keyframe
         colour = (tifffile.PHOTOMETRIC.RGB, tifffile.PHOTOMETRIC.YCBCR, tifffile.PHOTOMETRIC.PALETTE)
         self._rgb = page.photometric in colour
-        self._alpha = bool(len(page.extrasamples)) and self._rgb
+        grey = page.photometric == tifffile.PHOTOMETRIC.MINISBLACK and page.samplesperpixel == 2
+        alpha_sample = any(int(e) in (1, 2) for e in page.extrasamples)   # associated or unassociated alpha
+        self._alpha = bool(len(page.extrasamples)) and (self._rgb or (grey and alpha_sample))
         self.modality_hint = _tiff_modality(self.tf)
     def _open_pillow(self):
         self.backend = "pillow"
@@ -258,7 +268,7 @@ class _ArrayReader:
             order = [kept.index("Y"), kept.index("X")] + [i for i, a in enumerate(kept) if a in "SC"]
             v = np.transpose(v, order)
             return v.reshape(v.shape[0], v.shape[1], -1)
-        return _paste(self.level_dimensions[level], int(x), int(y), int(w), int(h), fetch)
+        return _paste(self.level_dimensions[level], int(x), int(y), int(w), int(h), fetch, self._alpha)
     def _plane_samples(self, arr, axes, c, x0, y0, x1, y1)->np.ndarray:
         "Channel plane `c` of a level window as (h, w, samples), in the file's dtype."
         idx = []
