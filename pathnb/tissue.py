@@ -65,7 +65,7 @@ def _disk(r:int)->np.ndarray:
     y, x = np.mgrid[-r:r + 1, -r:r + 1]
     return x * x + y * y <= r * r + r
 
-_BAND_PX = 1 << 19  # pixels per row band of the per-pixel steps: bounds their memory whatever the thumbnail size
+_BAND_PX = 1 << 17  # pixels per row band of the per-pixel steps: bounds their memory whatever the thumbnail size
 
 def _bands(h:int, # image height
            w:int, # image width
@@ -162,7 +162,12 @@ def remove_small(mask:np.ndarray, min_px:float, connectivity:int=2)->np.ndarray:
     "Drop connected components smaller than `min_px` pixels."
     if min_px <= 1 or not mask.any(): return mask
     lab, n = ndi.label(mask, structure=ndi.generate_binary_structure(2, connectivity))
-    sizes = np.bincount(lab.ravel()); keep = sizes >= min_px; keep[0] = False
+    flat = lab.ravel()
+    sizes = np.zeros(n + 1, np.int64)
+    for i in range(0, flat.size, 1 << 18):   # np.bincount would copy the whole int32 label image to int64 at once
+        sizes += np.bincount(flat[i:i + (1 << 18)], minlength=n + 1)
+    keep = sizes >= min_px
+    keep[0] = False
     return keep[lab]
 
 def fill_small_holes(mask:np.ndarray, max_px:float)->np.ndarray:
