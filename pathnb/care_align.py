@@ -27,13 +27,17 @@ class MolEncoder(nn.Module):
     "MLP over a standardised expression (or protein) vector."
     def __init__(self, n_in:int, out_dim:int=64, hidden:int=128):
         super().__init__()
-        self.register_buffer("mu", torch.zeros(n_in)); self.register_buffer("sd", torch.ones(n_in))
+        self.register_buffer("mu", torch.zeros(n_in))
+        self.register_buffer("sd", torch.ones(n_in))
         self.net = nn.Sequential(nn.Linear(n_in, hidden), nn.LayerNorm(hidden), nn.GELU(), nn.Dropout(0.1), nn.Linear(hidden, out_dim))
     def fit_scaler(self, x:np.ndarray):
         "Set the standardisation from training profiles (NaN rows ignored)."
         x = x[np.isfinite(x).all(1)]
-        self.mu.copy_(torch.as_tensor(x.mean(0))); self.sd.copy_(torch.as_tensor(x.std(0) + 1e-6)); return self
-    def forward(self, x): return self.net((x - self.mu)/self.sd)
+        self.mu.copy_(torch.as_tensor(x.mean(0)))
+        self.sd.copy_(torch.as_tensor(x.std(0) + 1e-6))
+        return self
+    def forward(self, x):
+        return self.net((x - self.mu)/self.sd)
 
 def info_nce(a:torch.Tensor, # (B, D) embeddings of one modality
              b:torch.Tensor, # (B, D) embeddings of the other, row i matched to a[i]
@@ -63,8 +67,10 @@ class CareAligner(nn.Module):
     "CARE slide encoder + slide heads + RNA and protein encoders with a learnable temperature."
     def __init__(self, encoder:CareEncoder, n_genes:int|None, n_proteins:int|None, out_dim:int=64):
         super().__init__()
-        self.encoder = encoder; d = encoder.cfg.dim
-        self.slide_rna = nn.Linear(d, out_dim); self.slide_prot = nn.Linear(d, out_dim)
+        self.encoder = encoder
+        d = encoder.cfg.dim
+        self.slide_rna = nn.Linear(d, out_dim)
+        self.slide_prot = nn.Linear(d, out_dim)
         self.rna = MolEncoder(n_genes, out_dim) if n_genes else None
         self.prot = MolEncoder(n_proteins, out_dim) if n_proteins else None
         self.logit_scale = nn.Parameter(torch.tensor(math.log(10.0)))
@@ -74,7 +80,8 @@ class CareAligner(nn.Module):
 
 # %% ../nbs/23_care_align.ipynb #379a953f
 def _term(z_head, mol_enc, x, has, scale):
-    if mol_enc is None or has.sum() < 2: return None
+    if mol_enc is None or has.sum() < 2:
+        return None
     return info_nce(z_head[has], mol_enc(x[has]), scale)
 
 def align_care(cohort:CareCohort, # training slides with RNA and/or protein
@@ -91,23 +98,31 @@ def align_care(cohort:CareCohort, # training slides with RNA and/or protein
         raise InputError("no slide has an RNA or protein profile", path="cohort", fix="pass expression/protein tables to load_care_manifest")
     keep = []
     for i, s in enumerate(cohort.slides):
-        try: check_slide(s); keep.append(i)
+        try:
+            check_slide(s)
+            keep.append(i)
         except InputError as e:
-            if not skip_bad: raise
+            if not skip_bad:
+                raise
             get_logger("pathnb.care").warning(f"skipping slide: {e}")
     coh = cohort.subset(np.array(keep))
     has_r, has_p = coh.has("rna"), coh.has("protein")
-    dev = get_device(device); seed_everything(cfg.seed)
+    dev = get_device(device)
+    seed_everything(cfg.seed)
     al = CareAligner(copy.deepcopy(encoder), coh.rna.shape[1] if has_r.any() else None,
                      coh.protein.shape[1] if has_p.any() else None, cfg.out_dim)
-    if al.rna is not None: al.rna.fit_scaler(coh.rna)
-    if al.prot is not None: al.prot.fit_scaler(coh.protein)
+    if al.rna is not None:
+        al.rna.fit_scaler(coh.rna)
+    if al.prot is not None:
+        al.prot.fit_scaler(coh.protein)
     al.to(dev).train()
     enc_params = list(al.encoder.parameters())
     other = [p for n, p in al.named_parameters() if not n.startswith("encoder.")]
     groups = [dict(params=other, lr=cfg.lr)]
-    for p in enc_params: p.requires_grad_(cfg.lr_encoder > 0)   # a Stage I teacher arrives frozen
-    if cfg.lr_encoder > 0: groups.append(dict(params=enc_params, lr=cfg.lr_encoder))
+    for p in enc_params:
+        p.requires_grad_(cfg.lr_encoder > 0)   # a Stage I teacher arrives frozen
+    if cfg.lr_encoder > 0:
+        groups.append(dict(params=enc_params, lr=cfg.lr_encoder))
     opt = torch.optim.AdamW(groups, weight_decay=1e-4)
     R = torch.as_tensor(np.nan_to_num(coh.rna), device=dev) if coh.rna is not None else None
     P = torch.as_tensor(np.nan_to_num(coh.protein), device=dev) if coh.protein is not None else None
@@ -117,24 +132,34 @@ def align_care(cohort:CareCohort, # training slides with RNA and/or protein
     history = []
     for phase, n_ep in phases:
         for ep in range(n_ep):
-            perm = rng.permutation(len(coh)); stats = []
+            perm = rng.permutation(len(coh))
+            stats = []
             for b in range(0, len(perm), cfg.batch):
                 idx = perm[b:b+cfg.batch]
-                if len(idx) < 2: continue
+                if len(idx) < 2:
+                    continue
                 crops = [crop_slide(coh.slides[i].feats, coh.slides[i].coords, (1.0, 1.0), rng, cfg.feat_noise, cfg.tile_drop) for i in idx]
                 outs = [al.encoder(torch.as_tensor(f, device=dev), torch.as_tensor(c, device=dev), hard=False) for f, c in crops]
-                z = torch.stack([o.z for o in outs]); struct = torch.stack([o.regions.struct for o in outs]).mean()
+                z = torch.stack([o.z for o in outs])
+                struct = torch.stack([o.regions.struct for o in outs]).mean()
                 scale = al.logit_scale.exp().clamp(max=100)
                 ti = torch.as_tensor(idx, device=dev)
                 lr_ = _term(al.slide_rna(z), al.rna, R[ti] if R is not None else None, hr[ti], scale)
                 lp_ = _term(al.slide_prot(z), al.prot, P[ti] if P is not None else None, hp[ti], scale) if phase == "protein" else None
                 loss = al.encoder.cfg.struct_weight*struct
-                if phase == "rna" and lr_ is not None: loss = loss + lr_
+                if phase == "rna" and lr_ is not None:
+                    loss = loss + lr_
                 if phase == "protein":
-                    if lp_ is not None: loss = loss + lp_
-                    if lr_ is not None: loss = loss + cfg.rna_weight*lr_
-                if not loss.requires_grad: continue
-                opt.zero_grad(); loss.backward(); torch.nn.utils.clip_grad_norm_(al.parameters(), 3.0); opt.step()
+                    if lp_ is not None:
+                        loss = loss + lp_
+                    if lr_ is not None:
+                        loss = loss + cfg.rna_weight*lr_
+                if not loss.requires_grad:
+                    continue
+                opt.zero_grad()
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(al.parameters(), 3.0)
+                opt.step()
                 stats.append((loss.item(), float("nan") if lr_ is None else lr_.item(), float("nan") if lp_ is None else lp_.item(), struct.item()))
             a = [np.nanmean(c) if np.isfinite(c).any() else np.nan for c in np.array(stats, float).T] if stats else [np.nan]*4
             history.append(dict(phase=phase, epoch=ep + 1, loss=float(a[0]), rna=float(a[1]), protein=float(a[2]), struct=float(a[3])))
@@ -149,7 +174,8 @@ def load_aligner(path:str|Path)->CareAligner:
     "Rebuild a `CareAligner` from a Stage II checkpoint."
     st = load_checkpoint(path)
     al = CareAligner(CareEncoder(CareConfig(**st["cfg"])), st["n_genes"] or None, st["n_proteins"] or None, st["out_dim"])
-    al.load_state_dict(st["aligner"]); return al.eval()
+    al.load_state_dict(st["aligner"])
+    return al.eval()
 
 # %% ../nbs/23_care_align.ipynb #2ec5a27b
 @torch.no_grad()
@@ -160,16 +186,20 @@ def retrieval_recall(al:CareAligner, # a trained aligner
                     )->dict: # {"recall@1": .., "recall@5": .., "chance@1": .., "n": ..}
     "Slide→molecule retrieval recall@k on a cohort (slides without the modality are left out)."
     has = cohort.has(modality)
-    if has.sum() < 2: raise InputError(f"fewer than 2 slides have {modality}", path="cohort")
-    al.eval(); dev = next(al.parameters()).device
+    if has.sum() < 2:
+        raise InputError(f"fewer than 2 slides have {modality}", path="cohort")
+    al.eval()
+    dev = next(al.parameters()).device
     sl = [s for s, h in zip(cohort.slides, has) if h]
     z = al.slide_z([(torch.as_tensor(s.feats, device=dev), torch.as_tensor(s.coords, device=dev)) for s in sl], hard=True)
     x = torch.as_tensor(getattr(cohort, modality)[has], device=dev)
-    a = (al.slide_rna if modality == "rna" else al.slide_prot)(z); b = (al.rna if modality == "rna" else al.prot)(x)
+    a = (al.slide_rna if modality == "rna" else al.slide_prot)(z)
+    b = (al.rna if modality == "rna" else al.prot)(x)
     S = F.normalize(a, dim=-1) @ F.normalize(b, dim=-1).T
     rank = (S > S.diag()[:, None]).sum(1)
     out = {f"recall@{k}": float((rank < k).float().mean()) for k in ks}
-    out.update({f"chance@{k}": min(1.0, k/len(sl)) for k in ks}); out["n"] = len(sl)
+    out.update({f"chance@{k}": min(1.0, k/len(sl)) for k in ks})
+    out["n"] = len(sl)
     return out
 
 # %% ../nbs/23_care_align.ipynb #1085f323
@@ -179,7 +209,8 @@ def region_ari(encoder:CareEncoder, # a CARE encoder
               )->float:
     "Mean adjusted Rand index between CARE regions and planted compartments."
     from sklearn.metrics import adjusted_rand_score
-    if any(s.comp is None for s in cohort.slides): raise InputError("slides have no ground-truth compartments", path="cohort",
+    if any(s.comp is None for s in cohort.slides):
+        raise InputError("slides have no ground-truth compartments", path="cohort",
                                                                     fix="use a synthetic cohort (make_care_cohort)")
     return float(np.mean([adjusted_rand_score(s.comp, care_encode(encoder, s, merge_thr=merge_thr)["assign"]) for s in cohort.slides]))
 

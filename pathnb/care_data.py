@@ -26,8 +26,10 @@ class CareSlide:
     slide_id:str="slide" # identifier (file stem or synthetic name)
     comp:np.ndarray|None=None # (n,) planted compartment instance per tile, or None
     spatial:np.ndarray|None=None # (n, 2) level-0 (x, y) tile centres, or None
-    def __len__(self): return len(self.feats)
-    def __repr__(self): return f"CareSlide({self.slide_id!r}, n={len(self)}, d={self.feats.shape[1]})"
+    def __len__(self):
+        return len(self.feats)
+    def __repr__(self):
+        return f"CareSlide({self.slide_id!r}, n={len(self)}, d={self.feats.shape[1]})"
 
 # %% ../nbs/20_care_data.ipynb #5f4d88f3
 def check_slide(s:CareSlide, # the slide to check
@@ -66,9 +68,11 @@ class CareCohort:
     genes:list|None=None # gene names
     proteins:list|None=None # protein names
     skipped:list=field(default_factory=list) # (slide_id, reason) of manifest rows that could not be loaded
-    def __len__(self): return len(self.slides)
+    def __len__(self):
+        return len(self.slides)
     def __repr__(self):
-        g = 0 if self.rna is None else self.rna.shape[1]; p = 0 if self.protein is None else self.protein.shape[1]
+        g = 0 if self.rna is None else self.rna.shape[1]
+        p = 0 if self.protein is None else self.protein.shape[1]
         return f"CareCohort(n_slides={len(self)}, genes={g}, proteins={p})"
     def subset(self, idx):
         "The cohort restricted to slides `idx` (ints or a boolean mask)."
@@ -104,12 +108,14 @@ def plant_compartments(rows:int=16, # lattice height (tiles)
     rng = np.random.default_rng(seed)
     r, c = np.mgrid[0:rows, 0:cols].astype(float)
     y, x = (r - (rows-1)/2)/(rows/2), (c - (cols-1)/2)/(cols/2)
-    ang = np.arctan2(y, x); rad = np.hypot(y, x)
+    ang = np.arctan2(y, x)
+    rad = np.hypot(y, x)
     wob = 1 + sum(rng.uniform(-.12, .12)*np.cos(k*ang + rng.uniform(0, 6.3)) for k in (2, 3, 5))
     tissue = rad < fill*wob
     tissue = ndimage.binary_fill_holes(ndimage.binary_opening(tissue))
     lab, n = ndimage.label(tissue)
-    if n > 1: tissue = lab == (np.bincount(lab.ravel())[1:].argmax() + 1)
+    if n > 1:
+        tissue = lab == (np.bincount(lab.ravel())[1:].argmax() + 1)
     rr, cc = np.nonzero(tissue)
     # seeds far apart: greedy farthest-point sampling from a random start
     pts = [rng.integers(len(rr))]
@@ -117,7 +123,8 @@ def plant_compartments(rows:int=16, # lattice height (tiles)
     for _ in range(m - 1):
         d = np.minimum(d, (rr - rr[pts[-1]])**2 + (cc - cc[pts[-1]])**2)
         pts.append(int(np.argmax(d * rng.uniform(0.6, 1.0, len(d)))))
-    wr = r + warp*_smooth_field(rows, cols, rng); wc = c + warp*_smooth_field(rows, cols, rng)
+    wr = r + warp*_smooth_field(rows, cols, rng)
+    wc = c + warp*_smooth_field(rows, cols, rng)
     sr, sc = wr[rr[pts], cc[pts]], wc[rr[pts], cc[pts]]
     dist = (wr[..., None] - sr)**2 + (wc[..., None] - sc)**2
     out = np.where(tissue, dist.argmin(-1), -1)
@@ -125,14 +132,19 @@ def plant_compartments(rows:int=16, # lattice height (tiles)
         changed = False
         for k in range(m):
             lab, n = ndimage.label(out == k)
-            if n <= 1: continue
+            if n <= 1:
+                continue
             keep = np.bincount(lab.ravel())[1:].argmax() + 1
             for j in range(1, n+1):
-                if j == keep: continue
+                if j == keep:
+                    continue
                 isl = lab == j
                 ring = ndimage.binary_dilation(isl) & ~isl & (out >= 0) & (out != k)
-                if ring.any(): out[isl] = np.bincount(out[ring]).argmax(); changed = True
-        if not changed: break
+                if ring.any():
+                    out[isl] = np.bincount(out[ring]).argmax()
+                    changed = True
+        if not changed:
+            break
     return out
 
 # %% ../nbs/20_care_data.ipynb #a0199b9d
@@ -154,10 +166,13 @@ def make_care_cohort(n_slides:int=100, # number of slides (one per patient)
                      sample_seed:int|None=None, # seed for the slides themselves (default `seed`); vary it for a held-out cohort of the same world
                     )->CareCohort:
     "A synthetic CARE cohort with planted compartments, matched RNA/protein, labels and survival."
-    if m_range[1] > n_types: raise InputError(f"m_range {m_range} asks for more compartments than n_types={n_types}", path="m_range")
+    if m_range[1] > n_types:
+        raise InputError(f"m_range {m_range} asks for more compartments than n_types={n_types}", path="m_range")
     world = np.random.default_rng(seed)
-    proto = world.normal(size=(n_types, dim)); proto /= np.linalg.norm(proto, axis=1, keepdims=True)
-    nuis_dirs = world.normal(size=(3, dim)); nuis_dirs /= np.linalg.norm(nuis_dirs, axis=1, keepdims=True)
+    proto = world.normal(size=(n_types, dim))
+    proto /= np.linalg.norm(proto, axis=1, keepdims=True)
+    nuis_dirs = world.normal(size=(3, dim))
+    nuis_dirs /= np.linalg.norm(nuis_dirs, axis=1, keepdims=True)
     W_rna = world.gamma(1.0, 1.0, size=(n_types, n_genes)) * (world.random((n_types, n_genes)) < .5)
     W_prot = world.gamma(2.0, 1.0, size=(n_types, n_proteins)) * (world.random((n_types, n_proteins)) < .6)
     rng = np.random.default_rng(seed*7919 + 17 if sample_seed is None else sample_seed)
@@ -166,7 +181,8 @@ def make_care_cohort(n_slides:int=100, # number of slides (one per patient)
         m = int(rng.integers(m_range[0], m_range[1]+1))
         R, Cc = int(rng.integers(rows[0], rows[1]+1)), int(rng.integers(cols[0], cols[1]+1))
         cmap = plant_compartments(R, Cc, m, seed=int(rng.integers(2**31)), fill=rng.uniform(.8, .95))
-        rr, cc = np.nonzero(cmap >= 0); inst = cmap[rr, cc]
+        rr, cc = np.nonzero(cmap >= 0)
+        inst = cmap[rr, cc]
         types = rng.choice(n_types, m, replace=False)
         t = types[inst]
         drift = np.stack([_smooth_field(R, Cc, rng, wavelength=24)[rr, cc] for _ in range(3)], 1)
@@ -181,16 +197,21 @@ def make_care_cohort(n_slides:int=100, # number of slides (one per patient)
     rna = np.log1p(10*P @ W_rna) + mol_noise*rng.normal(size=(n_slides, n_genes))
     prot = P @ W_prot + mol_noise*rng.normal(size=(n_slides, n_proteins))
     label = (P[:, 0] + P[:, 1] > .25).astype(int)
-    flip = rng.random(n_slides) < .05; label[flip] = 1 - label[flip]
+    flip = rng.random(n_slides) < .05
+    label[flip] = 1 - label[flip]
     risk = 2.5*P[:, 2] + 1.5*P[:, 0] - 2.5*P[:, 3]
-    T = rng.exponential(36*np.exp(-risk)); C = rng.uniform(12, 120, n_slides)
+    T = rng.exponential(36*np.exp(-risk))
+    C = rng.uniform(12, 120, n_slides)
     meta = pd.DataFrame(dict(slide_id=[s.slide_id for s in slides], patient_id=[f"P{s:04d}" for s in range(n_slides)],
                              label=label, target=(prot[:, 0] > np.median(prot[:, 0])).astype(int),
                              time=np.minimum(T, C).round(2), event=(T <= C).astype(int),
                              n_compartments=[len(np.unique(s.comp)) for s in slides]))
-    for j in range(n_types): meta[f"frac_type{j}"] = P[:, j]
-    if missing_rna: rna[rng.random(n_slides) < missing_rna] = np.nan
-    if missing_protein: prot[rng.random(n_slides) < missing_protein] = np.nan
+    for j in range(n_types):
+        meta[f"frac_type{j}"] = P[:, j]
+    if missing_rna:
+        rna[rng.random(n_slides) < missing_rna] = np.nan
+    if missing_protein:
+        prot[rng.random(n_slides) < missing_protein] = np.nan
     return CareCohort(slides, rna.astype(np.float32), prot.astype(np.float32), meta,
                       [f"G{j}" for j in range(n_genes)], [f"PROT{j}" for j in range(n_proteins)])
 
@@ -202,35 +223,44 @@ def write_care_cohort(cohort:CareCohort, # the cohort to write
                      )->Path: # path of the manifest CSV
     "Write a cohort in the CARE manifest layout (per-slide h5ad + manifest + expression/protein tables)."
     import anndata as ad
-    folder = Path(folder); (folder/"slides").mkdir(parents=True, exist_ok=True)
+    folder = Path(folder)
+    (folder/"slides").mkdir(parents=True, exist_ok=True)
     rows = []
     for i, s in enumerate(cohort.slides):
         sp = s.spatial if s.spatial is not None else (s.coords[:, ::-1]*tile_size_level0 + tile_size_level0/2).astype(float)
         obs = pd.DataFrame(dict(x=(sp[:, 0] - tile_size_level0/2).astype(int), y=(sp[:, 1] - tile_size_level0/2).astype(int)),
                            index=[f"t{j}" for j in range(len(s))])
-        if s.comp is not None: obs["compartment"] = s.comp
+        if s.comp is not None:
+            obs["compartment"] = s.comp
         a = ad.AnnData(obs=obs, obsm={"spatial": sp, feature_key: s.feats})
         a.uns["slide"] = dict(path=f"{s.slide_id}.tiff", tile_size_level0=tile_size_level0, encoder=feature_key[2:])
         p = folder/"slides"/f"{s.slide_id}.h5ad"
-        with atomic_path(p) as tmp: a.write_h5ad(tmp)
+        with atomic_path(p) as tmp:
+            a.write_h5ad(tmp)
         row = dict(cohort.meta.iloc[i]) if cohort.meta is not None else dict(slide_id=s.slide_id, patient_id=s.slide_id)
         rows.append({**row, "h5ad": f"slides/{s.slide_id}.h5ad"})
     man = pd.DataFrame(rows)
     pid = man["patient_id"].to_numpy()
     for name, arr, cols in (("rna", cohort.rna, cohort.genes), ("protein", cohort.protein, cohort.proteins)):
-        if arr is None: continue
+        if arr is None:
+            continue
         ok = np.isfinite(arr).all(1)  # missing patients are simply absent from the table
         t = pd.DataFrame(arr[ok], index=pd.Index(pid[ok], name="patient_id"), columns=cols)
-        with atomic_path(folder/f"{name}.csv") as tmp: t.to_csv(tmp)
-    with atomic_path(folder/"manifest.csv") as tmp: man.to_csv(tmp, index=False)
+        with atomic_path(folder/f"{name}.csv") as tmp:
+            t.to_csv(tmp)
+    with atomic_path(folder/"manifest.csv") as tmp:
+        man.to_csv(tmp, index=False)
     return folder/"manifest.csv"
 
 # %% ../nbs/20_care_data.ipynb #5c6a8c58
 def _read_table(path):
     path = Path(path)
-    if not path.exists(): raise InputError("table not found", path=path, fix="check the path given for the expression/protein table")
-    if path.suffix == ".parquet": t = pd.read_parquet(path)
-    else: t = pd.read_csv(path, sep="\t" if path.suffix in (".tsv", ".txt") else ",")
+    if not path.exists():
+        raise InputError("table not found", path=path, fix="check the path given for the expression/protein table")
+    if path.suffix == ".parquet":
+        t = pd.read_parquet(path)
+    else:
+        t = pd.read_csv(path, sep="\t" if path.suffix in (".tsv", ".txt") else ",")
     t = t.set_index("patient_id") if "patient_id" in t.columns else t.set_index(t.columns[0])
     t.index = t.index.astype(str)
     return t.apply(pd.to_numeric, errors="coerce")
@@ -242,19 +272,24 @@ def slide_from_anndata(a, # an AnnData with obsm["spatial"] and tile features
     "A `CareSlide` from a per-slide AnnData: features from `obsm[feature_key]`, lattice from level-0 centres."
     keys = [k for k in a.obsm.keys() if k.startswith("X_") and not k.startswith("X_care")]
     if feature_key is None:
-        if len(keys) != 1: raise InputError(f"cannot tell which obsm key holds the tile features (found {keys})", path=slide_id,
+        if len(keys) != 1:
+            raise InputError(f"cannot tell which obsm key holds the tile features (found {keys})", path=slide_id,
                                             fix="pass feature_key=, e.g. feature_key='X_uni'")
         feature_key = keys[0]
-    if feature_key not in a.obsm: raise InputError(f"obsm has no {feature_key!r} (has {list(a.obsm.keys())})", path=slide_id,
+    if feature_key not in a.obsm:
+        raise InputError(f"obsm has no {feature_key!r} (has {list(a.obsm.keys())})", path=slide_id,
                                                   fix="extract features first or pass the right feature_key")
-    if "spatial" not in a.obsm: raise InputError('obsm["spatial"] (level-0 tile centres) is missing', path=slide_id,
+    if "spatial" not in a.obsm:
+        raise InputError('obsm["spatial"] (level-0 tile centres) is missing', path=slide_id,
                                                 fix="write the slide with pathnb.containers, which stores tile centres")
     sp = np.asarray(a.obsm["spatial"], float)
     s_ = a.uns.get("slide", {}) or {}
     ts = s_.get("tile_size_level0") or s_.get("stride_px0")  # CARE cohorts / pathnb tile AnnData (lattice step)
     if ts is None:  # infer the lattice step from the smallest non-zero spacing
-        d = np.diff(np.unique(sp[:, 0])); d2 = np.diff(np.unique(sp[:, 1]))
-        d = np.concatenate([d, d2]); ts = float(d[d > 0].min()) if (d > 0).any() else 1.0
+        d = np.diff(np.unique(sp[:, 0]))
+        d2 = np.diff(np.unique(sp[:, 1]))
+        d = np.concatenate([d, d2])
+        ts = float(d[d > 0].min()) if (d > 0).any() else 1.0
     rc = np.round((sp[:, ::-1] - sp[:, ::-1].min(0))/float(ts)).astype(int)
     if "array_row" in a.obs and "array_col" in a.obs:  # Visium spots: hexagonal grid in offset coordinates
         rc = np.stack([a.obs["array_row"].to_numpy(int), a.obs["array_col"].to_numpy(int)//2], 1)
@@ -271,32 +306,42 @@ def load_care_manifest(manifest:str|Path, # manifest CSV (slide_id, h5ad, patien
     "Load a CARE cohort from a manifest of per-slide AnnData files plus expression and protein tables."
     import anndata as ad
     manifest = Path(manifest)
-    if not manifest.exists(): raise InputError("manifest not found", path=manifest, fix="pass the path of the manifest CSV")
+    if not manifest.exists():
+        raise InputError("manifest not found", path=manifest, fix="pass the path of the manifest CSV")
     man = pd.read_csv(manifest)
     col = "h5ad" if "h5ad" in man.columns else "features" if "features" in man.columns else None
     for need in ("slide_id", "patient_id"):
-        if need not in man.columns: raise InputError(f"manifest has no {need!r} column (columns: {list(man.columns)})", path=manifest,
+        if need not in man.columns:
+            raise InputError(f"manifest has no {need!r} column (columns: {list(man.columns)})", path=manifest,
                                                      fix="add it; see data_cards/care_manifest.md for the layout")
-    if col is None: raise InputError("manifest needs an 'h5ad' (or 'features') column with per-slide AnnData paths", path=manifest)
+    if col is None:
+        raise InputError("manifest needs an 'h5ad' (or 'features') column with per-slide AnnData paths", path=manifest)
     log = get_logger("pathnb.care")
     slides, keep, skipped = [], [], []
     for i, r in man.iterrows():
-        p = Path(r[col]); p = p if p.is_absolute() else manifest.parent/p
+        p = Path(r[col])
+        p = p if p.is_absolute() else manifest.parent/p
         try:
-            if not p.exists(): raise InputError("slide AnnData not found", path=p, fix="fix the path in the manifest or drop the row")
-            slides.append(check_slide(slide_from_anndata(ad.read_h5ad(p), feature_key, str(r["slide_id"])))); keep.append(i)
+            if not p.exists():
+                raise InputError("slide AnnData not found", path=p, fix="fix the path in the manifest or drop the row")
+            slides.append(check_slide(slide_from_anndata(ad.read_h5ad(p), feature_key, str(r["slide_id"]))))
+            keep.append(i)
         except InputError as e:
-            if errors == "raise": raise
-            log.warning(f"skipping slide: {e}"); skipped.append((str(r["slide_id"]), str(e)))
+            if errors == "raise":
+                raise
+            log.warning(f"skipping slide: {e}")
+            skipped.append((str(r["slide_id"]), str(e)))
     man = man.iloc[keep].reset_index(drop=True)
     man["patient_id"] = man["patient_id"].astype(str)
     out = CareCohort(slides, meta=man, skipped=skipped)
     for name, path in (("rna", rna), ("protein", protein)):
         path = path if path is not None else (manifest.parent/f"{name}.csv" if (manifest.parent/f"{name}.csv").exists() else None)
-        if path is None: continue
+        if path is None:
+            continue
         t = _read_table(path)
         arr = t.reindex(man["patient_id"]).to_numpy(np.float32)  # absent patients -> NaN rows
-        setattr(out, name, arr); setattr(out, "genes" if name == "rna" else "proteins", list(t.columns))
+        setattr(out, name, arr)
+        setattr(out, "genes" if name == "rna" else "proteins", list(t.columns))
     return out
 
 # %% ../nbs/20_care_data.ipynb #319f10e9

@@ -97,7 +97,8 @@ def downstream_table(embeddings:dict, # name -> (X_train, X_test) slide-level fe
     mtr, mte = train.meta, test.meta
     for name, (Xtr, Xte) in embeddings.items():
         r = dict(method=name)
-        for task in ("label", "target"): r[task] = _probe_auc(Xtr, mtr[task].to_numpy(), Xte, mte[task].to_numpy(), n_boot)
+        for task in ("label", "target"):
+            r[task] = _probe_auc(Xtr, mtr[task].to_numpy(), Xte, mte[task].to_numpy(), n_boot)
         r["survival"] = _cox_cindex(Xtr, mtr, Xte, mte, n_boot)
         rows.append(r)
     if abmil:
@@ -132,18 +133,26 @@ def care_step_overhead(encoder:CareEncoder, # the encoder to time
     enc = encoder.train()
     dev = next(enc.parameters()).device
     batch = [(torch.as_tensor(s.feats, device=dev), torch.as_tensor(s.coords, device=dev)) for s in slides]
-    for p in enc.parameters(): p.requires_grad_(True)
+    for p in enc.parameters():
+        p.requires_grad_(True)
     def care():
         outs = [enc(f, c, hard=False) for f, c in batch]
         (torch.stack([o.z for o in outs]).pow(2).mean() + torch.stack([o.regions.struct for o in outs]).mean()).backward()
-    def plain(): torch.stack([enc.forward_plain(f, c) for f, c in batch]).pow(2).mean().backward()
+    def plain():
+        torch.stack([enc.forward_plain(f, c) for f, c in batch]).pow(2).mean().backward()
     out = {}
     for name, fn in (("care_ms", care), ("plain_ms", plain)):
-        fn(); enc.zero_grad(); ts = []
+        fn()
+        enc.zero_grad()
+        ts = []
         for _ in range(reps):
-            t = time.perf_counter(); fn(); ts.append(time.perf_counter() - t); enc.zero_grad()
+            t = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t)
+            enc.zero_grad()
         out[name] = 1000*float(np.median(ts))
-    enc.eval(); out["ratio"] = out["care_ms"]/out["plain_ms"]
+    enc.eval()
+    out["ratio"] = out["care_ms"]/out["plain_ms"]
     return out
 
 # %% ../nbs/24_care_eval.ipynb #3bf9ab61
@@ -179,7 +188,8 @@ def care_embed(manifest:str, # manifest CSV (per-slide h5ad), or synthetic:N[:se
     "Embed every slide with CARE; write annotated per-slide AnnData and a slide-level table (`pathnb care embed`)."
     import anndata as ad
     enc = load_care_encoder(model)
-    out = Path(out); (out/"slides").mkdir(parents=True, exist_ok=True)
+    out = Path(out)
+    (out/"slides").mkdir(parents=True, exist_ok=True)
     synth = str(manifest).startswith("synthetic:")
     coh = load_cohort(manifest, feature_key, errors="warn")
     man = None if synth else pd.read_csv(manifest)
@@ -194,15 +204,18 @@ def care_embed(manifest:str, # manifest CSV (per-slide h5ad), or synthetic:N[:se
             else:
                 src = man.loc[man.slide_id.astype(str) == s.slide_id].iloc[0]
                 col = "h5ad" if "h5ad" in man.columns else "features"
-                p = Path(src[col]); p = p if p.is_absolute() else Path(manifest).parent/p
+                p = Path(src[col])
+                p = p if p.is_absolute() else Path(manifest).parent/p
                 a = ad.read_h5ad(p)
             annotate_slide(a, res, s, enc.cfg.K)
-            with atomic_path(out/"slides"/f"{s.slide_id}.h5ad") as tmp: a.write_h5ad(tmp)
+            with atomic_path(out/"slides"/f"{s.slide_id}.h5ad") as tmp:
+                a.write_h5ad(tmp)
             rows.append(dict(slide_id=s.slide_id, status="ok", n_tiles=len(res["assign"]), n_regions=res["n_regions"], roi_region=res["roi_region"],
                              roi_tiles=len(res["roi_tiles"]), **{f"z_{j}": v for j, v in enumerate(res["z"])}, **{f"roi_{j}": v for j, v in enumerate(res["roi"])}))
         except InputError as e:
             log.warning(f"skipping slide: {e}")
             rows.append(dict(slide_id=s.slide_id, status=f"error: {e}"))
     tab = pd.DataFrame(rows)
-    with atomic_path(out/"care_slides.csv") as tmp: tab.to_csv(tmp, index=False)
+    with atomic_path(out/"care_slides.csv") as tmp:
+        tab.to_csv(tmp, index=False)
     return tab

@@ -35,16 +35,20 @@ class CareConfig:
     struct_weight:float=0.1 # weight of the structural loss
     merge_thr:float|None=None # if set, merge adjacent regions whose mean features have cosine > merge_thr at inference
     @classmethod
-    def real(cls, in_dim:int=512): return cls(in_dim=in_dim, dim=512, k=8, depth=2, heads=8)
+    def real(cls, in_dim:int=512):
+        return cls(in_dim=in_dim, dim=512, k=8, depth=2, heads=8)
     @property
-    def K(self): return self.k*self.k
+    def K(self):
+        return self.k*self.k
 
 # %% ../nbs/21_care_regions.ipynb #c85eeb4d
 def lattice_positions(coords:torch.Tensor, # (n, 2) tile lattice (row, col)
                       k:int, # anchors per side
                      )->torch.Tensor: # (n, 2) float positions in [0, k)
     "Tile positions rescaled so the slide's bounding box spans [0, k) on both axes."
-    c = coords.float(); lo = c.min(0).values; ext = c.max(0).values - lo + 1
+    c = coords.float()
+    lo = c.min(0).values
+    ext = c.max(0).values - lo + 1
     return (c - lo + 0.5)/ext*k
 
 def anchor_grid(k:int)->torch.Tensor:
@@ -83,7 +87,8 @@ class AdaptiveRegions(nn.Module):
             logits = (hn @ q.T).gather(1, cand)/self.tau + lw                  # log(affinity × inclusion)
             p = logits.softmax(-1)
             A = torch.zeros(n, K, dtype=h.dtype, device=h.device).scatter(1, cand, p)
-            if it == self.iters: break
+            if it == self.iters:
+                break
             mass = A.sum(0)
             qn = A.T @ hn/(mass[:, None] + 1e-6)
             q = F.normalize(torch.where(mass[:, None] > 1e-3, qn, q), dim=-1)
@@ -91,7 +96,8 @@ class AdaptiveRegions(nn.Module):
         mass = A.sum(0)
         E = 1 - torch.exp(-mass/(n/K))
         struct = (E.mean() - self.e_star)**2
-        if hard: A = F.one_hot(assign, K).to(h.dtype)
+        if hard:
+            A = F.one_hot(assign, K).to(h.dtype)
         return Regions(A, assign, cand, q, struct, E)
 
 # %% ../nbs/21_care_regions.ipynb #292dd827
@@ -101,7 +107,8 @@ def merge_regions(assign:np.ndarray, # (n,) region of each tile
                   thr:float=0.9, # merge while the most similar adjacent pair has cosine above this
                  )->np.ndarray: # (n,) merged region ids (a subset of the original ids)
     "Greedily merge adjacent regions whose mean features have cosine similarity above `thr`."
-    assign = np.asarray(assign).copy(); h = np.asarray(h, np.float64)
+    assign = np.asarray(assign).copy()
+    h = np.asarray(h, np.float64)
     h = h - h.mean(0)  # similarity of deviations from the slide's average tile
     h = h/np.maximum(np.linalg.norm(h, axis=1, keepdims=True), 1e-12)
     key = {tuple(c): i for i, c in enumerate(np.asarray(coords))}
@@ -109,18 +116,22 @@ def merge_regions(assign:np.ndarray, # (n,) region of each tile
     for i, (r, c) in enumerate(np.asarray(coords)):
         for dr, dc in ((0, 1), (1, 0)):
             j = key.get((r+dr, c+dc))
-            if j is not None: pairs.add((i, j))
+            if j is not None:
+                pairs.add((i, j))
     pairs = np.array(sorted(pairs)) if pairs else np.zeros((0, 2), int)
     while True:
         ids = np.unique(assign)
-        if len(ids) < 2: break
+        if len(ids) < 2:
+            break
         mu = {i: h[assign == i].mean(0) for i in ids}
         mu = {i: v/max(np.linalg.norm(v), 1e-12) for i, v in mu.items()}
         a, b = assign[pairs[:, 0]], assign[pairs[:, 1]]
         adj = {tuple(sorted(p)) for p in zip(a[a != b], b[a != b])}
-        if not adj: break
+        if not adj:
+            break
         best = max(adj, key=lambda p: mu[p[0]] @ mu[p[1]])
-        if mu[best[0]] @ mu[best[1]] <= thr: break
+        if mu[best[0]] @ mu[best[1]] <= thr:
+            break
         assign[assign == best[1]] = best[0]
     return assign
 
@@ -152,7 +163,8 @@ class CareOutput:
     regions:Regions # assignment details
     roi:int # index of the ROI region
     @property
-    def roi_feature(self): return self.g[self.roi]
+    def roi_feature(self):
+        return self.g[self.roi]
 
 # %% ../nbs/21_care_regions.ipynb #f61a81c8
 class CareEncoder(nn.Module):
@@ -178,7 +190,8 @@ class CareEncoder(nn.Module):
         R = self.regions(h, pos, hard=hard)
         t = h + self.pos_emb(pos/self.cfg.k)
         bias = torch.log(R.A @ R.A.T + 1e-4)
-        for b in self.blocks: t = b(t, bias)
+        for b in self.blocks:
+            t = b(t, bias)
         t = self.norm(t)
         mass = R.A.sum(0)
         g = R.A.T @ t/mass.clamp_min(1e-6)[:, None]
@@ -191,7 +204,8 @@ class CareEncoder(nn.Module):
         "The same backbone without the region machinery (full attention, mean pooling): the throughput reference."
         h, pos = self.tokens(feats, coords)
         t = h + self.pos_emb(pos/self.cfg.k)
-        for b in self.blocks: t = b(t)
+        for b in self.blocks:
+            t = b(t)
         return self.norm(t).mean(0)
 
 # %% ../nbs/21_care_regions.ipynb #f68034a0
@@ -203,13 +217,16 @@ def care_encode(model:CareEncoder, # a (trained) CARE encoder
     "Encode one slide: slide/ROI embeddings, per-tile regions, region weights and the ROI's tiles."
     from pathnb.care_data import drop_bad_tiles
     if drop_nan:
-        n0 = len(slide); slide = drop_bad_tiles(slide)
-        if len(slide) < n0: get_logger("pathnb.care").warning(f"{slide.slide_id}: dropped {n0-len(slide)} tile(s) with NaN features")
+        n0 = len(slide)
+        slide = drop_bad_tiles(slide)
+        if len(slide) < n0:
+            get_logger("pathnb.care").warning(f"{slide.slide_id}: dropped {n0-len(slide)} tile(s) with NaN features")
     check_slide(slide)
     if slide.feats.shape[1] != model.cfg.in_dim:
         raise InputError(f"features have {slide.feats.shape[1]} dims but the model expects {model.cfg.in_dim}", path=slide.slide_id,
                          fix="use the encoder the model was trained on, or train a model with in_dim matching")
-    was = model.training; model.eval()
+    was = model.training
+    model.eval()
     dev = next(model.parameters()).device
     with torch.no_grad():
         f, c = torch.as_tensor(slide.feats, device=dev), torch.as_tensor(slide.coords, device=dev)
@@ -234,9 +251,12 @@ def _pool_with(model, f, c, assign):
     R = Regions(A, assign, assign[:, None], torch.zeros(K, h.shape[1]), torch.zeros(()), (A.sum(0) > 0).to(h.dtype))
     t = h + model.pos_emb(pos/model.cfg.k)
     bias = torch.log(A @ A.T + 1e-4)
-    for b in model.blocks: t = b(t, bias)
-    t = model.norm(t); mass = A.sum(0)
-    g = A.T @ t/mass.clamp_min(1e-6)[:, None]; alpha = mass/len(t)
+    for b in model.blocks:
+        t = b(t, bias)
+    t = model.norm(t)
+    mass = A.sum(0)
+    g = A.T @ t/mass.clamp_min(1e-6)[:, None]
+    alpha = mass/len(t)
     a = model.gate_w(torch.tanh(model.gate_v(g))*torch.sigmoid(model.gate_u(g))).squeeze(-1)
     beta = a.masked_fill(mass < 1e-3, float("-inf")).softmax(0)
     omega = model.cfg.lam*alpha + (1 - model.cfg.lam)*beta
@@ -250,10 +270,13 @@ def roi_polygon(coords:np.ndarray, # (n, 2) tile lattice (row, col) of the slide
                )->list: # outer rings, each a list of (x, y) level-0 points
     "Outline(s) of a tile set as polygons in level-0 pixel coordinates."
     from skimage.measure import find_contours
-    coords = np.asarray(coords); lo = coords.min(0)
+    coords = np.asarray(coords)
+    lo = coords.min(0)
     rc = coords[np.asarray(tiles)] - lo
-    if len(rc) == 0: return []
-    m = np.zeros(tuple(coords.max(0) - lo + 3), bool); m[rc[:, 0]+1, rc[:, 1]+1] = True
+    if len(rc) == 0:
+        return []
+    m = np.zeros(tuple(coords.max(0) - lo + 3), bool)
+    m[rc[:, 0]+1, rc[:, 1]+1] = True
     rings = []
     for ct in find_contours(m.astype(float), 0.5):
         ct = np.round(ct*2)/2  # half-integers: tile edges
@@ -268,12 +291,16 @@ def plot_regions(slide:CareSlide, # the slide
                  title:str|None=None):
     "Draw per-tile regions on the tile lattice, with the ROI outlined."
     import matplotlib.pyplot as plt
-    if ax is None: _, ax = plt.subplots(figsize=(4, 3.5))
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4, 3.5))
     c = slide.coords - slide.coords.min(0)
-    img = np.full(tuple(c.max(0) + 1), np.nan); img[c[:, 0], c[:, 1]] = assign
+    img = np.full(tuple(c.max(0) + 1), np.nan)
+    img[c[:, 0], c[:, 1]] = assign
     ax.imshow(img, cmap="tab20", interpolation="nearest", vmin=0, vmax=19)
     if roi_tiles is not None and len(roi_tiles):
         for ring in roi_polygon(c, roi_tiles):
-            xy = np.array(ring); ax.plot(xy[:, 0] - .5, xy[:, 1] - .5, color="k", lw=2)
-    ax.set_title(title or slide.slide_id, fontsize=9); ax.set_axis_off()
+            xy = np.array(ring)
+            ax.plot(xy[:, 0] - .5, xy[:, 1] - .5, color="k", lw=2)
+    ax.set_title(title or slide.slide_id, fontsize=9)
+    ax.set_axis_off()
     return ax

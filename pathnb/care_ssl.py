@@ -52,20 +52,27 @@ def crop_slide(feats:np.ndarray, # (n, d) tile features
                min_tiles:int=8, # fewest tiles in a crop (the window grows until reached)
               )->tuple: # (feats, coords) of the crop
     "A random rectangular window of the tile lattice, with tile dropout and feature noise."
-    lo, hi = coords.min(0), coords.max(0) + 1; ext = hi - lo
-    a = rng.uniform(*frac); asp = math.exp(rng.uniform(-0.4, 0.4))
+    lo, hi = coords.min(0), coords.max(0) + 1
+    ext = hi - lo
+    a = rng.uniform(*frac)
+    asp = math.exp(rng.uniform(-0.4, 0.4))
     for _ in range(8):
-        h = max(1, min(ext[0], round(ext[0]*math.sqrt(a)*asp))); w = max(1, min(ext[1], round(ext[1]*math.sqrt(a)/asp)))
-        r0 = lo[0] + rng.integers(0, ext[0] - h + 1); c0 = lo[1] + rng.integers(0, ext[1] - w + 1)
+        h = max(1, min(ext[0], round(ext[0]*math.sqrt(a)*asp)))
+        w = max(1, min(ext[1], round(ext[1]*math.sqrt(a)/asp)))
+        r0 = lo[0] + rng.integers(0, ext[0] - h + 1)
+        c0 = lo[1] + rng.integers(0, ext[1] - w + 1)
         keep = (coords[:, 0] >= r0) & (coords[:, 0] < r0 + h) & (coords[:, 1] >= c0) & (coords[:, 1] < c0 + w)
-        if keep.sum() >= min(min_tiles, len(coords)): break
+        if keep.sum() >= min(min_tiles, len(coords)):
+            break
         a = min(1.0, a*1.5)
-    else: keep = np.ones(len(coords), bool)
+    else:
+        keep = np.ones(len(coords), bool)
     idx = np.flatnonzero(keep)
     if tile_drop > 0 and len(idx) > min_tiles:
         idx = idx[rng.random(len(idx)) >= tile_drop] if (rng.random(len(idx)) >= tile_drop).sum() >= min_tiles else idx
     f = feats[idx]
-    if feat_noise > 0: f = f + rng.normal(size=f.shape).astype(f.dtype)*feat_noise*feats.std()
+    if feat_noise > 0:
+        f = f + rng.normal(size=f.shape).astype(f.dtype)*feat_noise*feats.std()
     return f.astype(np.float32), coords[idx]
 
 # %% ../nbs/22_care_ssl.ipynb #2e29a3fa
@@ -75,7 +82,8 @@ class DINOHead(nn.Module):
         super().__init__()
         self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.BatchNorm1d(hidden), nn.GELU(), nn.Linear(hidden, bottleneck))
         self.last = nn.utils.parametrizations.weight_norm(nn.Linear(bottleneck, out_dim, bias=False))
-    def forward(self, x): return self.last(F.normalize(self.mlp(x), dim=-1))
+    def forward(self, x):
+        return self.last(F.normalize(self.mlp(x), dim=-1))
 
 class SSLModel(nn.Module):
     "A CARE encoder plus DINO head, applied to a list of crops in one forward."
@@ -97,8 +105,10 @@ def dino_loss(student:torch.Tensor, # (B, n_crops, out) student logits
     total, n = 0., 0
     for i in range(t.shape[1]):
         for j in range(s.shape[1]):
-            if i == j: continue
-            total = total - (t[:, i]*s[:, j]).sum(-1).mean(); n += 1
+            if i == j:
+                continue
+            total = total - (t[:, i]*s[:, j]).sum(-1).mean()
+            n += 1
     return total/n
 
 # %% ../nbs/22_care_ssl.ipynb #2ec5a27b
@@ -107,15 +117,19 @@ def save_checkpoint(path:str|Path, # destination (.pt)
                    )->Path:
     "Write a checkpoint atomically."
     path = Path(path)
-    with atomic_path(path) as tmp: torch.save(state, tmp)
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
     return path
 
 def load_checkpoint(path:str|Path)->dict:
     "Read a checkpoint safely (`weights_only=True`), with a clear error if it is missing or unreadable."
     path = Path(path)
-    if not path.exists(): raise WeightsError("checkpoint not found", path=path, fix="check the path, or train first with `pathnb care pretrain`")
-    try: return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e: raise WeightsError(f"cannot read checkpoint ({type(e).__name__}: {e})", path=path, fix="re-run training; the file may be truncated") from e
+    if not path.exists():
+        raise WeightsError("checkpoint not found", path=path, fix="check the path, or train first with `pathnb care pretrain`")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise WeightsError(f"cannot read checkpoint ({type(e).__name__}: {e})", path=path, fix="re-run training; the file may be truncated") from e
 
 def load_care_encoder(path:str|Path, # checkpoint from Stage I or Stage II
                       which:str="teacher", # "teacher" or "student" (Stage I); Stage II checkpoints hold one encoder
@@ -132,7 +146,8 @@ def load_care_encoder(path:str|Path, # checkpoint from Stage I or Stage II
 # %% ../nbs/22_care_ssl.ipynb #1085f323
 def _dist_setup(device):
     import torch.distributed as dist
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1: return None, 0, 1
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return None, 0, 1
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return dist, dist.get_rank(), dist.get_world_size()
@@ -140,11 +155,14 @@ def _dist_setup(device):
 def _usable(cohort, skip_bad):
     out = []
     for s in cohort.slides:
-        try: out.append(check_slide(s))
+        try:
+            out.append(check_slide(s))
         except InputError as e:
-            if not skip_bad: raise
+            if not skip_bad:
+                raise
             get_logger("pathnb.care").warning(f"skipping slide: {e}")
-    if not out: raise InputError("no usable slides", path="cohort", fix="check the manifest / features")
+    if not out:
+        raise InputError("no usable slides", path="cohort", fix="check the manifest / features")
     return out
 
 def pretrain_care(cohort:CareCohort, # slides to train on (molecular data unused)
@@ -170,16 +188,22 @@ def pretrain_care(cohort:CareCohort, # slides to train on (molecular data unused
     seed_everything(ssl.seed)
     student = SSLModel(cfg, ssl.out_dim).to(dev)
     teacher = copy.deepcopy(student).to(dev)
-    for p in teacher.parameters(): p.requires_grad_(False)
+    for p in teacher.parameters():
+        p.requires_grad_(False)
     center = torch.zeros(ssl.out_dim, device=dev)
     opt = torch.optim.AdamW(student.parameters(), lr=ssl.lr, weight_decay=ssl.wd)
     start, history = 0, []
     if ckpt is not None and resume and Path(ckpt).exists():
         st = load_checkpoint(ckpt)
-        if st.get("cfg") != asdict(cfg): raise InputError("checkpoint was trained with another CareConfig", path=ckpt,
+        if st.get("cfg") != asdict(cfg):
+            raise InputError("checkpoint was trained with another CareConfig", path=ckpt,
                                                          fix="pass the same cfg, resume=False, or a new ckpt path")
-        student.load_state_dict(st["student"]); teacher.load_state_dict(st["teacher"])
-        opt.load_state_dict(st["opt"]); center = st["center"].to(dev); start = st["epoch"]; history = list(st["history"])
+        student.load_state_dict(st["student"])
+        teacher.load_state_dict(st["teacher"])
+        opt.load_state_dict(st["opt"])
+        center = st["center"].to(dev)
+        start = st["epoch"]
+        history = list(st["history"])
     model = student
     if dist is not None:
         from torch.nn.parallel import DistributedDataParallel as DDP
@@ -204,28 +228,37 @@ def pretrain_care(cohort:CareCohort, # slides to train on (molecular data unused
                 crops += [(torch.as_tensor(f, device=dev), torch.as_tensor(c, device=dev)) for f, c in g + l]
                 tcrops += crops[-(ssl.n_global + ssl.n_local):][:ssl.n_global]
             lr = ssl.lr*0.5*(1 + math.cos(math.pi*step/total))
-            for gr in opt.param_groups: gr["lr"] = lr
+            for gr in opt.param_groups:
+                gr["lr"] = lr
             s_out, struct = model(crops)
-            with torch.no_grad(): t_out, _ = teacher(tcrops)
+            with torch.no_grad():
+                t_out, _ = teacher(tcrops)
             nc = ssl.n_global + ssl.n_local
-            s_out = s_out.view(len(idx), nc, -1); t_out = t_out.view(len(idx), ssl.n_global, -1)
+            s_out = s_out.view(len(idx), nc, -1)
+            t_out = t_out.view(len(idx), ssl.n_global, -1)
             loss = dino_loss(s_out, t_out, center, ssl.t_student, ssl.t_teacher) + cfg.struct_weight*struct
-            opt.zero_grad(); loss.backward()
+            opt.zero_grad()
+            loss.backward()
             torch.nn.utils.clip_grad_norm_(student.parameters(), 3.0)
             opt.step()
             with torch.no_grad():
                 m = 1 - (1 - ssl.ema)*0.5*(1 + math.cos(math.pi*step/total))
-                for pt, ps in zip(teacher.parameters(), student.parameters()): pt.mul_(m).add_(ps.detach(), alpha=1 - m)
+                for pt, ps in zip(teacher.parameters(), student.parameters()):
+                    pt.mul_(m).add_(ps.detach(), alpha=1 - m)
                 bc = t_out.mean((0, 1))
-                if dist is not None: dist.all_reduce(bc); bc /= world
+                if dist is not None:
+                    dist.all_reduce(bc)
+                    bc /= world
                 center = center*ssl.center_m + bc*(1 - ssl.center_m)
                 tp = F.softmax((t_out - center)/ssl.t_teacher, -1)
                 ent = -(tp*tp.clamp_min(1e-12).log()).sum(-1).mean()
-                pm = tp.mean((0, 1)); bent = -(pm*pm.clamp_min(1e-12).log()).sum()
+                pm = tp.mean((0, 1))
+                bent = -(pm*pm.clamp_min(1e-12).log()).sum()
                 zs = torch.stack([teacher.encoder(f, c, hard=False).z for f, c in tcrops[:4]])
             stats.append((loss.item(), struct.item(), ent.item(), bent.item(), F.normalize(zs, dim=-1).std(0).mean().item()))
             step += 1
-            if max_steps is not None and step >= max_steps: break
+            if max_steps is not None and step >= max_steps:
+                break
         a = np.mean(stats, 0)
         history.append(dict(epoch=epoch + 1, loss=float(a[0]), struct=float(a[1]), teacher_entropy=float(a[2]), batch_entropy=float(a[3]), z_spread=float(a[4])))
         get_logger("pathnb.care").info(f"stage I epoch {epoch+1}: {history[-1]}")
@@ -233,8 +266,10 @@ def pretrain_care(cohort:CareCohort, # slides to train on (molecular data unused
             save_checkpoint(ckpt, dict(student=student.state_dict(), teacher=teacher.state_dict(), center=center.cpu(),
                                        opt=opt.state_dict(), epoch=epoch + 1, cfg=asdict(cfg), ssl={k: list(v) if isinstance(v, tuple) else v for k, v in asdict(ssl).items()},
                                        history=history, world_size=world))
-        if dist is not None: dist.barrier()
-        if max_steps is not None and step >= max_steps: break
+        if dist is not None:
+            dist.barrier()
+        if max_steps is not None and step >= max_steps:
+            break
     return teacher.encoder.eval(), history
 
 # %% ../nbs/22_care_ssl.ipynb #da1f334a

@@ -29,16 +29,22 @@ def cells_anndata(xy, # (n, 2) centroids in level-0 slide pixels (x, y)
     "An AnnData of cells: `obs` = cells, `X` = genes, `obsm['spatial']` = level-0 pixel centroids."
     import anndata as ad
     xy = np.asarray(xy, dtype=np.float64)
-    if xy.ndim != 2 or xy.shape[1] != 2: raise InputError(f"centroids must have shape (n, 2), got {xy.shape}", path="xy")
-    if not np.isfinite(xy).all(): raise InputError(f"{int((~np.isfinite(xy)).any(1).sum())} centroids are NaN/inf", path="xy", fix="drop cells without a centroid")
+    if xy.ndim != 2 or xy.shape[1] != 2:
+        raise InputError(f"centroids must have shape (n, 2), got {xy.shape}", path="xy")
+    if not np.isfinite(xy).all():
+        raise InputError(f"{int((~np.isfinite(xy)).any(1).sum())} centroids are NaN/inf", path="xy", fix="drop cells without a centroid")
     n = len(xy)
-    if X is None: X, genes = sp.csr_matrix((n, 0), dtype=np.float32), []
+    if X is None:
+        X, genes = sp.csr_matrix((n, 0), dtype=np.float32), []
     X = sp.csr_matrix(X, dtype=np.float32)
-    if X.shape[0] != n: raise InputError(f"count matrix has {X.shape[0]} rows but there are {n} centroids", path="X", fix="align the cell table and the matrix on cell_id")
+    if X.shape[0] != n:
+        raise InputError(f"count matrix has {X.shape[0]} rows but there are {n} centroids", path="X", fix="align the cell table and the matrix on cell_id")
     genes = [f"g{i}" for i in range(X.shape[1])] if genes is None else [str(g) for g in genes]
-    if len(genes) != X.shape[1]: raise InputError(f"{len(genes)} gene names for {X.shape[1]} columns", path="genes")
+    if len(genes) != X.shape[1]:
+        raise InputError(f"{len(genes)} gene names for {X.shape[1]} columns", path="genes")
     obs = pd.DataFrame(index=[f"cell{i}" for i in range(n)]) if obs is None else obs.copy()
-    if len(obs) != n: raise InputError(f"obs has {len(obs)} rows but there are {n} centroids", path="obs")
+    if len(obs) != n:
+        raise InputError(f"obs has {len(obs)} rows but there are {n} centroids", path="obs")
     obs.index = obs.index.astype(str)
     a = ad.AnnData(X=X, obs=obs, var=pd.DataFrame(index=pd.Index(genes, name="gene")))
     a.obsm["spatial"] = xy
@@ -52,12 +58,18 @@ def read_alignment(path:str|Path, # image-alignment CSV (3 rows × 3 numbers)
                   )->np.ndarray: # (3, 3) float matrix
     "Read a Xenium image-alignment matrix (3×3 affine) from CSV."
     path = Path(path)
-    if not path.exists(): raise InputError("alignment file not found", path=path, fix="export the alignment from Xenium Explorer (Image alignment → Download)")
-    try: M = np.loadtxt(path, delimiter=",", ndmin=2, dtype=np.float64)
-    except ValueError as e: raise InputError(f"not a numeric CSV ({e})", path=path, fix="the file must hold 3 rows of 3 comma-separated numbers") from None
-    if M.shape != (3, 3): raise InputError(f"expected a 3×3 matrix, got {M.shape}", path=path, fix="the file must hold 3 rows of 3 comma-separated numbers")
-    if not np.allclose(M[2], [0, 0, 1], atol=1e-6): raise InputError(f"last row must be [0, 0, 1] for an affine matrix, got {M[2].tolist()}", path=path, fix="is this a homography or a transposed matrix? Xenium writes row-major affine matrices")
-    if abs(np.linalg.det(M[:2, :2])) < 1e-12: raise InputError("matrix is singular (cannot be inverted)", path=path)
+    if not path.exists():
+        raise InputError("alignment file not found", path=path, fix="export the alignment from Xenium Explorer (Image alignment → Download)")
+    try:
+        M = np.loadtxt(path, delimiter=",", ndmin=2, dtype=np.float64)
+    except ValueError as e:
+        raise InputError(f"not a numeric CSV ({e})", path=path, fix="the file must hold 3 rows of 3 comma-separated numbers") from None
+    if M.shape != (3, 3):
+        raise InputError(f"expected a 3×3 matrix, got {M.shape}", path=path, fix="the file must hold 3 rows of 3 comma-separated numbers")
+    if not np.allclose(M[2], [0, 0, 1], atol=1e-6):
+        raise InputError(f"last row must be [0, 0, 1] for an affine matrix, got {M[2].tolist()}", path=path, fix="is this a homography or a transposed matrix? Xenium writes row-major affine matrices")
+    if abs(np.linalg.det(M[:2, :2])) < 1e-12:
+        raise InputError("matrix is singular (cannot be inverted)", path=path)
     return M
 
 def apply_affine(M:np.ndarray, # (3, 3) affine matrix
@@ -74,7 +86,8 @@ def check_cells_in_slide(xy, # (n, 2) centroids in level-0 slide pixels
                          name:str="cells", # what to call the points in the error
                         )->np.ndarray: # bool mask of cells inside the slide
     "Raise a clear error when more than `max_outside` of the centroids fall outside the slide."
-    xy = np.asarray(xy, np.float64); W, H = dimensions
+    xy = np.asarray(xy, np.float64)
+    W, H = dimensions
     inside = (xy[:, 0] >= 0) & (xy[:, 1] >= 0) & (xy[:, 0] < W) & (xy[:, 1] < H)
     n_out = int((~inside).sum())
     if len(xy) and n_out > max_outside * len(xy):
@@ -86,7 +99,8 @@ def check_cells_in_slide(xy, # (n, 2) centroids in level-0 slide pixels
 # %% ../nbs/30_cells.ipynb #8bf88b50
 def _find(folder:Path, names, what, fix):
     for n in names:
-        if (folder/n).exists(): return folder/n
+        if (folder/n).exists():
+            return folder/n
     raise InputError(f"no {what} found (looked for {', '.join(names)})", path=folder, fix=fix)
 
 def read_cell_table(folder:str|Path, # Xenium output folder
@@ -95,13 +109,18 @@ def read_cell_table(folder:str|Path, # Xenium output folder
     folder = Path(folder)
     f = _find(folder, ["cells.parquet", "cells.csv.gz", "cells.csv"], "cell table", "point to a Xenium output folder (it holds cells.csv.gz or cells.parquet)")
     if f.suffix == ".parquet":
-        try: df = pd.read_parquet(f)
-        except ImportError: raise InputError("reading parquet needs pyarrow", path=f, fix="pip install pyarrow, or use cells.csv.gz from the same folder") from None
-    else: df = pd.read_csv(f)
+        try:
+            df = pd.read_parquet(f)
+        except ImportError:
+            raise InputError("reading parquet needs pyarrow", path=f, fix="pip install pyarrow, or use cells.csv.gz from the same folder") from None
+    else:
+        df = pd.read_csv(f)
     miss = [c for c in ("cell_id", "x_centroid", "y_centroid") if c not in df.columns]
-    if miss: raise InputError(f"cell table lacks columns {miss} (has {list(df.columns)[:8]})", path=f, fix="is this a Xenium cells table?")
+    if miss:
+        raise InputError(f"cell table lacks columns {miss} (has {list(df.columns)[:8]})", path=f, fix="is this a Xenium cells table?")
     df["cell_id"] = df["cell_id"].map(lambda v: v.decode() if isinstance(v, bytes) else str(v))
-    if df["cell_id"].duplicated().any(): raise InputError("duplicate cell_id values", path=f)
+    if df["cell_id"].duplicated().any():
+        raise InputError("duplicate cell_id values", path=f)
     return df.set_index("cell_id")
 
 def read_feature_matrix(folder:str|Path, # Xenium output folder
@@ -113,7 +132,8 @@ def read_feature_matrix(folder:str|Path, # Xenium output folder
     f = _find(folder, ["cell_feature_matrix.h5", "cell_feature_matrix"], "cell_feature_matrix", "the folder needs cell_feature_matrix.h5 or the cell_feature_matrix/ folder")
     try:
         a = sc.read_10x_h5(f, gex_only=gex_only) if f.suffix == ".h5" else sc.read_10x_mtx(f, var_names="gene_symbols", gex_only=gex_only, cache=False)
-    except Exception as e: raise InputError(f"cannot read the feature matrix ({type(e).__name__}: {e})", path=f, fix="is the file complete? re-copy it from the Xenium output") from None
+    except Exception as e:
+        raise InputError(f"cannot read the feature matrix ({type(e).__name__}: {e})", path=f, fix="is the file complete? re-copy it from the Xenium output") from None
     a.var_names_make_unique()
     return a
 
@@ -127,11 +147,13 @@ def read_xenium(folder:str|Path, # Xenium output folder
                ):
     "Read a Xenium output folder into a cell AnnData with centroids in H&E level-0 pixels."
     folder = Path(folder)
-    if not folder.is_dir(): raise InputError("not a folder", path=folder, fix="pass the Xenium output folder (outs/)")
+    if not folder.is_dir():
+        raise InputError("not a folder", path=folder, fix="pass the Xenium output folder (outs/)")
     table = read_cell_table(folder)
     mat = read_feature_matrix(folder, gex_only=gex_only)
     missing = table.index.difference(mat.obs_names)
-    if len(missing): raise InputError(f"{len(missing)} cells of the table are absent from the matrix (e.g. {missing[0]})", path=folder, fix="table and matrix come from different runs?")
+    if len(missing):
+        raise InputError(f"{len(missing)} cells of the table are absent from the matrix (e.g. {missing[0]})", path=folder, fix="table and matrix come from different runs?")
     mat = mat[table.index]
     if xenium_mpp is None:
         xenium_mpp = XENIUM_MPP
@@ -142,8 +164,10 @@ def read_xenium(folder:str|Path, # Xenium output folder
     src = "xenium morphology pixels"
     if alignment is not None:
         M = alignment if isinstance(alignment, np.ndarray) else read_alignment(alignment)
-        xy = apply_affine(np.linalg.inv(M), xy); src = "H&E pixels via alignment"
-    if slide_dimensions is not None: check_cells_in_slide(xy, slide_dimensions, max_outside, name="Xenium cells")
+        xy = apply_affine(np.linalg.inv(M), xy)
+        src = "H&E pixels via alignment"
+    if slide_dimensions is not None:
+        check_cells_in_slide(xy, slide_dimensions, max_outside, name="Xenium cells")
     a = cells_anndata(xy, mat.X, mat.var_names, obs=table, uns=dict(source=str(folder), xenium_mpp=xenium_mpp, mapped=src,
                       alignment=None if alignment is None else np.asarray(M).tolist()))
     a.obsm["spatial_um"] = um
@@ -155,21 +179,30 @@ def _write_10x_h5(path, X, barcodes, genes, ftypes):
     X = sp.csc_matrix(X.T.astype(np.int32))  # genes × cells, column = cell
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         g = f.create_group("matrix")
-        g["barcodes"] = np.array(barcodes, dtype="S"); g["data"] = X.data; g["indices"] = X.indices
-        g["indptr"] = X.indptr; g["shape"] = np.array(X.shape, np.int32)
+        g["barcodes"] = np.array(barcodes, dtype="S")
+        g["data"] = X.data
+        g["indices"] = X.indices
+        g["indptr"] = X.indptr
+        g["shape"] = np.array(X.shape, np.int32)
         ft = g.create_group("features")
-        ft["id"] = np.array(genes, dtype="S"); ft["name"] = np.array(genes, dtype="S")
-        ft["feature_type"] = np.array(ftypes, dtype="S"); ft["genome"] = np.array(["Unknown"] * len(genes), dtype="S")
+        ft["id"] = np.array(genes, dtype="S")
+        ft["name"] = np.array(genes, dtype="S")
+        ft["feature_type"] = np.array(ftypes, dtype="S")
+        ft["genome"] = np.array(["Unknown"] * len(genes), dtype="S")
         ft["_all_tag_keys"] = np.array([b"genome"])
 
 def _write_mtx(folder, X, barcodes, genes, ftypes):
     import scipy.io
     folder.mkdir(parents=True, exist_ok=True)
-    buf = io.BytesIO(); scipy.io.mmwrite(buf, sp.coo_matrix(X.T.astype(np.int64)), field="integer")
-    with atomic_path(folder/"matrix.mtx.gz") as t: t.write_bytes(gzip.compress(buf.getvalue()))
-    with atomic_path(folder/"barcodes.tsv.gz") as t: t.write_bytes(gzip.compress(("\n".join(barcodes) + "\n").encode()))
+    buf = io.BytesIO()
+    scipy.io.mmwrite(buf, sp.coo_matrix(X.T.astype(np.int64)), field="integer")
+    with atomic_path(folder/"matrix.mtx.gz") as t:
+        t.write_bytes(gzip.compress(buf.getvalue()))
+    with atomic_path(folder/"barcodes.tsv.gz") as t:
+        t.write_bytes(gzip.compress(("\n".join(barcodes) + "\n").encode()))
     feats = "".join(f"{g}\t{g}\t{t}\n" for g, t in zip(genes, ftypes))
-    with atomic_path(folder/"features.tsv.gz") as t: t.write_bytes(gzip.compress(feats.encode()))
+    with atomic_path(folder/"features.tsv.gz") as t:
+        t.write_bytes(gzip.compress(feats.encode()))
 
 def write_xenium(adata, # cell AnnData (counts in X, centroids in obsm["spatial"], level-0 px)
                  folder:str|Path, # output folder
@@ -180,26 +213,33 @@ def write_xenium(adata, # cell AnnData (counts in X, centroids in obsm["spatial"
                  morphology:np.ndarray|None=None, # optional 2-D uint16 DAPI-like image to write as morphology.ome.tif
                 )->Path:
     "Write `adata` as a small Xenium-like output folder (for tests and synthetic benchmarks)."
-    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
-    if alignment is None: alignment = np.diag([slide_mpp / XENIUM_MPP, slide_mpp / XENIUM_MPP, 1.0])
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    if alignment is None:
+        alignment = np.diag([slide_mpp / XENIUM_MPP, slide_mpp / XENIUM_MPP, 1.0])
     xy_x = apply_affine(alignment, adata.obsm["spatial"])  # Xenium pixels
     ids = list(adata.obs_names)
     X = sp.csr_matrix(adata.X).astype(np.int64)
     tc = np.asarray(X.sum(1)).ravel()
     tab = pd.DataFrame(dict(cell_id=ids, x_centroid=xy_x[:, 0] * XENIUM_MPP, y_centroid=xy_x[:, 1] * XENIUM_MPP,
                             transcript_counts=tc, control_probe_counts=0, cell_area=80.0, nucleus_area=30.0))
-    with atomic_path(folder/"cells.csv.gz") as t: tab.to_csv(t, index=False, compression="gzip")
+    with atomic_path(folder/"cells.csv.gz") as t:
+        tab.to_csv(t, index=False, compression="gzip")
     genes = list(adata.var_names) + [f"NegControlProbe_{i:05d}" for i in range(n_controls)]
     ftypes = ["Gene Expression"] * adata.n_vars + ["Negative Control Probe"] * n_controls
     Xc = sp.hstack([X, sp.csr_matrix((len(ids), n_controls), dtype=np.int64)]).tocsr()
-    if matrix in ("h5", "both"): _write_10x_h5(folder/"cell_feature_matrix.h5", Xc, ids, genes, ftypes)
-    if matrix in ("mtx", "both"): _write_mtx(folder/"cell_feature_matrix", Xc, ids, genes, ftypes)
-    if matrix not in ("h5", "mtx", "both"): raise InputError(f"matrix must be 'h5', 'mtx' or 'both', got {matrix!r}", path="matrix")
+    if matrix in ("h5", "both"):
+        _write_10x_h5(folder/"cell_feature_matrix.h5", Xc, ids, genes, ftypes)
+    if matrix in ("mtx", "both"):
+        _write_mtx(folder/"cell_feature_matrix", Xc, ids, genes, ftypes)
+    if matrix not in ("h5", "mtx", "both"):
+        raise InputError(f"matrix must be 'h5', 'mtx' or 'both', got {matrix!r}", path="matrix")
     atomic_write_text(folder/"experiment.xenium", json.dumps(dict(pixel_size=XENIUM_MPP, num_cells=len(ids), panel_num_targets_predesigned=adata.n_vars)))
     np.savetxt(folder/"he_imagealignment.csv", alignment, delimiter=",")
     if morphology is not None:
         import tifffile
-        with atomic_path(folder/"morphology.ome.tif") as t: tifffile.imwrite(t, np.asarray(morphology, np.uint16))
+        with atomic_path(folder/"morphology.ome.tif") as t:
+            tifffile.imwrite(t, np.asarray(morphology, np.uint16))
     return folder
 
 # %% ../nbs/30_cells.ipynb #bedb2b7c
@@ -235,22 +275,27 @@ class SynthCells:
     morph_jitter:float=0.2 # ± relative spread of nucleus size and haematoxylin density
     budding_fraction:float=0.0 # share of stromal cells that are isolated tumour cells (tumour budding): the nucleus, not the context, tells
     def __post_init__(self):
-        if self.width_px < 32 or self.height_px < 32: raise InputError(f"section too small ({self.width_px}×{self.height_px})", path="width_px/height_px", fix="use at least 32×32 pixels")
-        if self.mpp <= 0: raise InputError(f"mpp must be positive, got {self.mpp}", path="mpp")
-        if not 0 <= self.budding_fraction < 1: raise InputError(f"budding_fraction must be in [0, 1), got {self.budding_fraction}", path="budding_fraction")
+        if self.width_px < 32 or self.height_px < 32:
+            raise InputError(f"section too small ({self.width_px}×{self.height_px})", path="width_px/height_px", fix="use at least 32×32 pixels")
+        if self.mpp <= 0:
+            raise InputError(f"mpp must be positive, got {self.mpp}", path="mpp")
+        if not 0 <= self.budding_fraction < 1:
+            raise InputError(f"budding_fraction must be in [0, 1), got {self.budding_fraction}", path="budding_fraction")
         from scipy.ndimage import gaussian_filter, distance_transform_edt, map_coordinates
         r = np.random.default_rng(self.seed)
         W, H = self.width_px * self.mpp, self.height_px * self.mpp
         g = self.nest_scale_um / 3
         self._g = g
-        shape = (int(H / g) + 4, int(W / g) + 4); inner = (slice(0, int(H / g) + 1), slice(0, int(W / g) + 1))
+        shape = (int(H / g) + 4, int(W / g) + 4)
+        inner = (slice(0, int(H / g) + 1), slice(0, int(W / g) + 1))
         std = lambda f: (f - f.mean()) / f.std()
         nest = std(gaussian_filter(r.normal(size=shape), 1.2, mode="wrap"))
         bed = std(gaussian_filter(r.normal(size=shape), 1.2 * self.bed_scale_um / self.nest_scale_um, mode="wrap"))
         def layout(share): # tumour bed = `share` of the section (> 0); nests cover `nest_fraction` of the bed and grow only inside it
             b = bed - np.quantile(bed[inner], 1 - share)
             return np.minimum(nest - np.quantile(nest[inner][b[inner] > 0], 1 - self.nest_fraction), 2 * b)
-        ys2, xs2 = np.arange(1.0, H, 2.0), np.arange(1.0, W, 2.0); Y2, X2 = np.meshgrid(ys2 / g, xs2 / g, indexing="ij")
+        ys2, xs2 = np.arange(1.0, H, 2.0), np.arange(1.0, W, 2.0)
+        Y2, X2 = np.meshgrid(ys2 / g, xs2 / g, indexing="ij")
         def region_share(share): # share of the section within margin_um of a nest (2 µm raster)
             m = map_coordinates(layout(share), [Y2, X2], order=1, mode="nearest") > 0
             return ((distance_transform_edt(~m) * 2 <= self.margin_um) | m).mean() if m.any() else 0.0
@@ -281,7 +326,8 @@ class SynthCells:
         lf = self.lymphoid_fraction
         p_lym = np.where(innest, self.til_fraction, 1 / (1 + np.exp(-(np.log(lf / (1 - lf)) + 1.5 * imm))))
         lymphoid = r.random(len(pts)) < p_lym
-        names = list(NUCLASS_TYPES); ix = {n: i for i, n in enumerate(names)}
+        names = list(NUCLASS_TYPES)
+        ix = {n: i for i, n in enumerate(names)}
         near = self.nest_distance_um <= self.margin_um
         t = np.where(innest, np.where(lymphoid, ix["TIL"], ix["tumour"]),
                      np.where(lymphoid, np.where(near, ix["TIL"], ix["lymphocyte"]), np.where(near, ix["CAF"], ix["fibroblast"])))
@@ -289,8 +335,11 @@ class SynthCells:
             bud = ~innest & (np.random.default_rng([self.seed, 1]).random(len(pts)) < self.budding_fraction)
             t = np.where(bud, ix["tumour"], t)
         self.types, self.type_names, self.xy_um, self.nest, self.tumour_region = t.astype(np.int64), names, pts, innest, innest | near
-        n = len(pts); j = self.morph_jitter
-        self.theta = r.uniform(0, np.pi, n); self.size_jit = r.uniform(1 - j, 1 + j, n); self.h_jit = r.uniform(1 - j, 1 + j, n)
+        n = len(pts)
+        j = self.morph_jitter
+        self.theta = r.uniform(0, np.pi, n)
+        self.size_jit = r.uniform(1 - j, 1 + j, n)
+        self.h_jit = r.uniform(1 - j, 1 + j, n)
         self.stain = r.uniform(0.85, 1.15, 2)   # per-section haematoxylin / eosin strength
         self.fibre_angle = r.uniform(0, np.pi)
         # per-cell nucleus: radius, elongation (spindle nuclei cut across look round-ish), haematoxylin density
@@ -306,9 +355,11 @@ class SynthCells:
         return map_coordinates(self._field, [np.asarray(y) / self._g, np.asarray(x) / self._g], order=1, mode="nearest")
 
     @property
-    def n_cells(self): return len(self.types)
+    def n_cells(self):
+        return len(self.types)
     @property
-    def xy_px(self): return self.xy_um / self.mpp
+    def xy_px(self):
+        return self.xy_um / self.mpp
 
 # %% ../nbs/30_cells.ipynb #2ee049fd
 def _render(self:SynthCells,
@@ -334,11 +385,14 @@ def _render(self:SynthCells,
     R = 12.0
     m = (self.xy_um[:, 0] > xs[0] - R) & (self.xy_um[:, 0] < xs[-1] + R) & (self.xy_um[:, 1] > ys[0] - R) & (self.xy_um[:, 1] < ys[-1] + R)
     for i in np.flatnonzero(m):
-        cx, cy = self.xy_um[i]; r = self.nuc_r[i]; el = self.nuc_elong[i]
+        cx, cy = self.xy_um[i]
+        r = self.nuc_r[i]
+        el = self.nuc_elong[i]
         ra, rb = r * math.sqrt(el), r / math.sqrt(el)
         j0, j1 = max(0, int((cx - ra) / mpp - x) - 1), min(w, int((cx + ra) / mpp - x) + 2)
         i0, i1 = max(0, int((cy - ra) / mpp - y) - 1), min(h, int((cy + ra) / mpp - y) + 2)
-        if j0 >= j1 or i0 >= i1: continue
+        if j0 >= j1 or i0 >= i1:
+            continue
         dx, dy = X[i0:i1, j0:j1] - cx, Y[i0:i1, j0:j1] - cy
         c, s_ = math.cos(self.theta[i]), math.sin(self.theta[i])
         d2 = ((c * dx + s_ * dy) / ra) ** 2 + ((-s_ * dx + c * dy) / rb) ** 2
@@ -360,11 +414,13 @@ def _genes(self:SynthCells):
 def _expression(self:SynthCells)->np.ndarray: # (n_cells, n_genes) integer counts
     "Xenium-like counts: markers per type + background genes, library size, Poisson–gamma noise, dropout."
     r = np.random.default_rng([self.seed, 7])
-    genes = _genes(self); gi = {g: i for i, g in enumerate(genes)}
+    genes = _genes(self)
+    gi = {g: i for i, g in enumerate(genes)}
     base = r.gamma(2.0, 0.15, len(genes))                                  # background rate per gene
     rate = np.tile(base, (len(self.type_names), 1))
     for k, n in enumerate(self.type_names):
-        for g in NUCLASS_TYPES[n]["markers"]: rate[k, gi[g]] += self.marker_rate
+        for g in NUCLASS_TYPES[n]["markers"]:
+            rate[k, gi[g]] += self.marker_rate
         rate[k, len(gi) - self.n_background_genes:] *= r.uniform(0.5, 2.0, self.n_background_genes)  # type-specific background
     lib = r.lognormal(0, 0.35, self.n_cells)[:, None]
     lam = rate[self.types] * lib * r.gamma(4.0, 0.25, (self.n_cells, len(genes)))
@@ -386,7 +442,8 @@ def _write_slide(self:SynthCells, path:str|Path, strip:int=1024, **kw)->Path:
     "Render the section strip by strip and write it as a pyramidal TIFF (`pathnb.synth.write_pyramid_tiff`)."
     from pathnb.synth import write_pyramid_tiff
     img = np.empty((self.height_px, self.width_px, 3), np.uint8)
-    for y0 in range(0, self.height_px, strip): img[y0:y0 + strip] = self.render(0, y0, self.width_px, min(strip, self.height_px - y0))
+    for y0 in range(0, self.height_px, strip):
+        img[y0:y0 + strip] = self.render(0, y0, self.width_px, min(strip, self.height_px - y0))
     return write_pyramid_tiff(path, img, mpp=self.mpp, **kw)
 
 SynthCells.expression, SynthCells.to_anndata, SynthCells.write_slide = _expression, _to_anndata, _write_slide
@@ -400,8 +457,10 @@ class ArraySlide:
                  modality:str="brightfield", # "brightfield" or "fluorescence" (an RGB rendering of one)
                 ):
         rgb = np.asarray(rgb)
-        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8: raise InputError(f"expected (H, W, 3) uint8, got {rgb.dtype} {rgb.shape}", path="rgb")
-        if not mpp > 0: raise InputError(f"mpp must be positive, got {mpp}", path="mpp")
+        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+            raise InputError(f"expected (H, W, 3) uint8, got {rgb.dtype} {rgb.shape}", path="rgb")
+        if not mpp > 0:
+            raise InputError(f"mpp must be positive, got {mpp}", path="mpp")
         if modality not in ("brightfield", "fluorescence"):
             raise InputError(f"modality must be 'brightfield' or 'fluorescence', got {modality!r}", path="modality")
         self.rgb, self.mpp, self.path, self.modality = rgb, float(mpp), path, modality
@@ -414,13 +473,18 @@ class ArraySlide:
         x0, y0, x1, y1 = math.floor(x), math.floor(y), math.ceil(x + W0), math.ceil(y + H0)
         out = np.full((y1 - y0, x1 - x0, 3), 255, np.uint8)
         sx0, sy0, sx1, sy1 = max(x0, 0), max(y0, 0), min(x1, self.dimensions[0]), min(y1, self.dimensions[1])
-        if sx1 > sx0 and sy1 > sy0: out[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = self.rgb[sy0:sy1, sx0:sx1]
-        if out.shape[:2] == (h, w): return out
+        if sx1 > sx0 and sy1 > sy0:
+            out[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = self.rgb[sy0:sy1, sx0:sx1]
+        if out.shape[:2] == (h, w):
+            return out
         box = (x - x0, y - y0, x - x0 + W0, y - y0 + H0)
         return np.asarray(Image.fromarray(out).resize((w, h), Image.BILINEAR if s < 1 else Image.BOX, box=box))
-    def __enter__(self): return self
-    def __exit__(self, *a): pass
-    def close(self): pass
+    def __enter__(self):
+        return self
+    def __exit__(self, *a):
+        pass
+    def close(self):
+        pass
 
 def check_brightfield(slide, # an open slide (or anything with `.modality` and `.path`)
                       step:str="NuClass", # the step, for the message
@@ -471,19 +535,24 @@ class CropSpec:
             crop_mpp = renamed_arg(None if crop_mpp == _CROP_MPP else crop_mpp, mpp, "crop_mpp", "mpp", "CropSpec")
         self.local_px, self.context_px, self.crop_mpp, self.context_out_px = local_px, context_px, crop_mpp, context_out_px
         for k in ("local_px", "context_px", "context_out_px"):
-            if int(getattr(self, k)) < 1: raise InputError(f"{k} must be ≥ 1, got {getattr(self, k)}", path=k)
-        if not self.crop_mpp > 0: raise InputError(f"crop_mpp must be positive, got {self.crop_mpp}", path="crop_mpp")
+            if int(getattr(self, k)) < 1:
+                raise InputError(f"{k} must be ≥ 1, got {getattr(self, k)}", path=k)
+        if not self.crop_mpp > 0:
+            raise InputError(f"crop_mpp must be positive, got {self.crop_mpp}", path="crop_mpp")
     @property
     def mpp(self)->float:
         "Deprecated: `crop_mpp`."
         warnings.warn("CropSpec.mpp is deprecated and will be removed in the next version; use `crop_mpp`", FutureWarning, stacklevel=2)
         return self.crop_mpp
     @property
-    def context_mpp(self): return self.crop_mpp * self.context_px / self.context_out_px
+    def context_mpp(self):
+        return self.crop_mpp * self.context_px / self.context_out_px
     @property
-    def local_um(self): return self.local_px * self.crop_mpp
+    def local_um(self):
+        return self.local_px * self.crop_mpp
     @property
-    def context_um(self): return self.context_px * self.crop_mpp
+    def context_um(self):
+        return self.context_px * self.crop_mpp
 
 def _topleft(c, edge_px, mpp, slide_mpp): # level-0 top-left of a field of `edge_px` at `mpp` centred on c
     return c - edge_px * mpp / slide_mpp / 2
@@ -500,7 +569,8 @@ def read_cell_crops(slide, # object with `.read_region(x, y, w, h, mpp)` and `.m
     m = spec.crop_mpp
     loc = np.stack([slide.read_region(_topleft(x, spec.local_px, m, slide.mpp), _topleft(y, spec.local_px, m, slide.mpp),
                                       spec.local_px, spec.local_px, mpp=m) for x, y in xy])
-    if not context: return loc, None
+    if not context:
+        return loc, None
     ctx = np.stack([slide.read_region(_topleft(x, spec.context_px, m, slide.mpp), _topleft(y, spec.context_px, m, slide.mpp),
                                       spec.context_out_px, spec.context_out_px, mpp=spec.context_mpp) for x, y in xy])
     return loc, ctx
@@ -519,7 +589,8 @@ def iter_cell_crops(slide, # slide object (see `read_cell_crops`)
     check_brightfield(slide, "NuClass", force)
     if getattr(slide, "mpp", None) is None:
         raise SlideError("slide has no mpp", path=getattr(slide, "path", "slide"), fix="open it with slide_mpp=")
-    if check: check_cells_in_slide(xy, slide.dimensions)
+    if check:
+        check_cells_in_slide(xy, slide.dimensions)
     for s in progress(range(0, len(xy), batch_size), desc="cell crops", disable=not show_progress):
         idx = np.arange(s, min(s + batch_size, len(xy)))
         loc, ctx = read_cell_crops(slide, xy[idx], spec, context, force=force)

@@ -30,23 +30,30 @@ def preprocess_cells(adata, # cell AnnData with raw counts in X
                     ):
     "normalize_total → log1p → HVG → PCA → kNN → Leiden, in place; raw counts kept in `layers['counts']`."
     import scanpy as sc
-    if adata.n_obs < 3: raise InputError(f"need at least 3 cells, got {adata.n_obs}", path="adata")
-    if adata.n_vars < 2: raise InputError(f"need at least 2 genes, got {adata.n_vars}", path="adata", fix="is the gene panel empty?")
+    if adata.n_obs < 3:
+        raise InputError(f"need at least 3 cells, got {adata.n_obs}", path="adata")
+    if adata.n_vars < 2:
+        raise InputError(f"need at least 2 genes, got {adata.n_vars}", path="adata", fix="is the gene panel empty?")
     X = adata.X
-    if (X.data if sp.issparse(X) else np.asarray(X)).min(initial=0) < 0: raise InputError("X has negative values; expected raw counts", path="adata.X")
+    if (X.data if sp.issparse(X) else np.asarray(X)).min(initial=0) < 0:
+        raise InputError("X has negative values; expected raw counts", path="adata.X")
     adata.layers["counts"] = X.copy()
     import torch
     nt = torch.get_num_threads()  # scanpy's normalize_total changes torch's thread count; restore it afterwards
-    try: _scanpy_steps(adata, target_sum, n_top_genes, n_pcs, n_neighbors, resolution, seed, key_added, knn_method)
-    finally: torch.set_num_threads(nt)
+    try:
+        _scanpy_steps(adata, target_sum, n_top_genes, n_pcs, n_neighbors, resolution, seed, key_added, knn_method)
+    finally:
+        torch.set_num_threads(nt)
     return adata
 
 def _scanpy_steps(adata, target_sum, n_top_genes, n_pcs, n_neighbors, resolution, seed, key_added, knn_method):
     import scanpy as sc
     sc.pp.normalize_total(adata, target_sum=target_sum)
     sc.pp.log1p(adata)
-    if adata.n_vars > n_top_genes: sc.pp.highly_variable_genes(adata, n_top_genes=n_top_genes)
-    else: adata.var["highly_variable"] = True
+    if adata.n_vars > n_top_genes:
+        sc.pp.highly_variable_genes(adata, n_top_genes=n_top_genes)
+    else:
+        adata.var["highly_variable"] = True
     n = max(1, min(n_pcs, adata.n_vars - 1, adata.n_obs - 1))
     sc.pp.pca(adata, n_comps=n, mask_var="highly_variable", random_state=seed)
     sc.pp.neighbors(adata, n_neighbors=min(n_neighbors, adata.n_obs - 1), n_pcs=n, random_state=seed,
@@ -61,17 +68,23 @@ def check_markers(markers:dict, # class → list of marker genes
                   errors:str="warn", # "warn" or "raise" when some markers of a class are missing
                  )->dict: # class → markers present in the panel
     "Markers per class restricted to the panel; clear errors for empty or unmeasured classes."
-    if errors not in ("warn", "raise"): raise InputError(f"errors must be 'warn' or 'raise', got {errors!r}", path="errors")
-    if not markers: raise InputError("no classes given", path="markers", fix='pass e.g. {"T cell": ["CD3E", "CD2"], ...}')
-    genes = set(map(str, genes)); out = {}
+    if errors not in ("warn", "raise"):
+        raise InputError(f"errors must be 'warn' or 'raise', got {errors!r}", path="errors")
+    if not markers:
+        raise InputError("no classes given", path="markers", fix='pass e.g. {"T cell": ["CD3E", "CD2"], ...}')
+    genes = set(map(str, genes))
+    out = {}
     for c, gs in markers.items():
         gs = [gs] if isinstance(gs, str) else list(gs)
-        if not gs: raise InputError(f"class {c!r} has no marker genes", path="markers", fix="give every class at least one marker, or drop the class")
+        if not gs:
+            raise InputError(f"class {c!r} has no marker genes", path="markers", fix="give every class at least one marker, or drop the class")
         have, miss = [g for g in gs if g in genes], [g for g in gs if g not in genes]
-        if not have: raise InputError(f"none of the markers of class {c!r} are in the gene panel: {miss}", path="markers", fix="check gene symbols (case, aliases) against adata.var_names, or drop the class")
+        if not have:
+            raise InputError(f"none of the markers of class {c!r} are in the gene panel: {miss}", path="markers", fix="check gene symbols (case, aliases) against adata.var_names, or drop the class")
         if miss:
             msg = f"markers of class {c!r} missing from the panel: {miss}"
-            if errors == "raise": raise InputError(msg, path="markers", fix="fix the marker list or pass errors='warn'")
+            if errors == "raise":
+                raise InputError(msg, path="markers", fix="fix the marker list or pass errors='warn'")
             warnings.warn(msg, stacklevel=3)
         out[c] = have
     return out
@@ -99,17 +112,23 @@ def label_cells(adata, # preprocessed cell AnnData (see `preprocess_cells`)
                 errors:str="warn", # missing-marker policy
                ):
     "Label each cell by marker scores; add confidence = sqrt(neighbour purity · tanh(margin/scale))."
-    if "connectivities" not in adata.obsp: raise InputError("no kNN graph in adata.obsp", path="adata", fix="run preprocess_cells(adata) first")
+    if "connectivities" not in adata.obsp:
+        raise InputError("no kNN graph in adata.obsp", path="adata", fix="run preprocess_cells(adata) first")
     S = marker_scores(adata, markers, errors)
-    v = S.to_numpy(); order = np.argsort(-v, 1)
-    top = v[np.arange(len(v)), order[:, 0]]; second = v[np.arange(len(v)), order[:, 1]] if v.shape[1] > 1 else top - 10
+    v = S.to_numpy()
+    order = np.argsort(-v, 1)
+    top = v[np.arange(len(v)), order[:, 0]]
+    second = v[np.arange(len(v)), order[:, 1]] if v.shape[1] > 1 else top - 10
     lab = np.asarray(S.columns)[order[:, 0]]
-    G = adata.obsp["connectivities"].tocsr().copy(); G.data[:] = 1.0
+    G = adata.obsp["connectivities"].tocsr().copy()
+    G.data[:] = 1.0
     codes = pd.Categorical(lab, categories=S.columns).codes
     same = G.multiply(codes[:, None] == codes[None, :]) if len(codes) < 5000 else None
     if same is None:   # memory-safe for big cohorts
-        r, c = G.nonzero(); same_n = np.bincount(r, weights=codes[r] == codes[c], minlength=len(codes))
-    else: same_n = np.asarray(same.sum(1)).ravel()
+        r, c = G.nonzero()
+        same_n = np.bincount(r, weights=codes[r] == codes[c], minlength=len(codes))
+    else:
+        same_n = np.asarray(same.sum(1)).ravel()
     deg = np.asarray(G.sum(1)).ravel()
     purity = np.where(deg > 0, same_n / np.maximum(deg, 1), 0.0)
     margin = top - second
@@ -134,7 +153,8 @@ def label_accuracy_curve(truth, # true class per cell
     "Kept fraction, accuracy and macro-F1 of labels with confidence ≥ each threshold."
     from sklearn.metrics import f1_score
     truth, pred, confidence = np.asarray(truth).astype(str), np.asarray(pred).astype(str), np.asarray(confidence, float)
-    if not len(truth) == len(pred) == len(confidence): raise InputError("truth, pred and confidence differ in length", path="truth/pred/confidence")
+    if not len(truth) == len(pred) == len(confidence):
+        raise InputError("truth, pred and confidence differ in length", path="truth/pred/confidence")
     rows = []
     for t in thresholds:
         m = confidence >= t
@@ -151,13 +171,19 @@ def plot_cells_spatial(adata, # cell AnnData
                        title:str|None=None,
                       ):
     "Scatter cells at their slide-pixel centroids, coloured by a categorical column."
-    if color not in adata.obs: raise InputError(f"no obs column {color!r}", path="color", fix=f"choose one of {list(adata.obs.columns)[:10]}")
-    if ax is None: _, ax = _subplots(figsize=(4, 4))
+    if color not in adata.obs:
+        raise InputError(f"no obs column {color!r}", path="color", fix=f"choose one of {list(adata.obs.columns)[:10]}")
+    if ax is None:
+        _, ax = _subplots(figsize=(4, 4))
     cat = adata.obs[color].astype("category")
     xy = adata.obsm["spatial"]
     for i, c in enumerate(cat.cat.categories):
-        m = (cat == c).to_numpy(); ax.scatter(xy[m, 0], xy[m, 1], s=s, label=str(c), color=f"C{i % 10}")
-    ax.invert_yaxis(); ax.set_aspect("equal"); ax.set_title(title or color); ax.legend(fontsize=6, markerscale=2, loc="upper right")
+        m = (cat == c).to_numpy()
+        ax.scatter(xy[m, 0], xy[m, 1], s=s, label=str(c), color=f"C{i % 10}")
+    ax.invert_yaxis()
+    ax.set_aspect("equal")
+    ax.set_title(title or color)
+    ax.legend(fontsize=6, markerscale=2, loc="upper right")
     return ax.figure
 
 def _subplots(**kw):
@@ -171,16 +197,21 @@ def plot_marker_dotplot(adata, # preprocessed cell AnnData
     "Dot plot: per group, fraction of cells expressing each marker (size) and mean log-expression (colour)."
     mk = check_markers(markers, adata.var_names)
     genes = list(dict.fromkeys(g for gs in mk.values() for g in gs))
-    X = adata[:, genes].X; X = X.toarray() if sp.issparse(X) else np.asarray(X)
+    X = adata[:, genes].X
+    X = X.toarray() if sp.issparse(X) else np.asarray(X)
     grp = adata.obs[groupby].astype("category")
     cats = list(grp.cat.categories)
     frac = np.array([(X[(grp == c).to_numpy()] > 0).mean(0) if (grp == c).any() else np.zeros(len(genes)) for c in cats])
     mean = np.array([X[(grp == c).to_numpy()].mean(0) if (grp == c).any() else np.zeros(len(genes)) for c in cats])
-    if ax is None: _, ax = _subplots(figsize=(min(9, 1 + 0.45 * len(genes)), 0.5 + 0.45 * len(cats)))
+    if ax is None:
+        _, ax = _subplots(figsize=(min(9, 1 + 0.45 * len(genes)), 0.5 + 0.45 * len(cats)))
     gx, gy = np.meshgrid(np.arange(len(genes)), np.arange(len(cats)))
     sc_ = ax.scatter(gx.ravel(), gy.ravel(), s=frac.ravel() * 120, c=mean.ravel(), cmap="Reds", edgecolors="grey", linewidths=0.3)
-    ax.set_xticks(range(len(genes)), genes, rotation=90, fontsize=7); ax.set_yticks(range(len(cats)), cats, fontsize=7)
-    ax.set_xlim(-0.6, len(genes) - 0.4); ax.set_ylim(len(cats) - 0.4, -0.6); ax.set_title(f"markers by {groupby}")
+    ax.set_xticks(range(len(genes)), genes, rotation=90, fontsize=7)
+    ax.set_yticks(range(len(cats)), cats, fontsize=7)
+    ax.set_xlim(-0.6, len(genes) - 0.4)
+    ax.set_ylim(len(cats) - 0.4, -0.6)
+    ax.set_title(f"markers by {groupby}")
     ax.figure.colorbar(sc_, ax=ax, fraction=0.03, label="mean log-expr")
     return ax.figure
 
@@ -202,6 +233,7 @@ def nuclass_label(xenium:str, # Xenium output folder
     preprocess_cells(a, resolution=resolution, seed=seed)
     label_cells(a, mk, min_confidence=min_confidence)
     a.uns.pop("cells_preprocess", None)
-    with atomic_path(out) as tmp: a.write_h5ad(tmp)
+    with atomic_path(out) as tmp:
+        a.write_h5ad(tmp)
     get_logger("pathnb.nuclass").info(f"labelled {a.n_obs} cells, {a.obs.marker_label_confident.mean():.0%} confident → {out}")
     return a

@@ -18,20 +18,27 @@ __all__ = ['feature_key', 'add_features', 'tiles_to_adata', 'colour_texture_feat
 # %% ../nbs/05_containers.ipynb #58065146
 def _version():
     try:
-        from pathnb import __version__; return __version__
-    except Exception: return "unknown"
+        from pathnb import __version__
+        return __version__
+    except Exception:
+        return "unknown"
 
 def _clean(v):
     "JSON/h5-friendly version of a spec value."
-    if isinstance(v, (np.integer,)): return int(v)
-    if isinstance(v, (np.floating,)): return float(v)
-    if isinstance(v, tuple): return list(v)
-    if isinstance(v, np.ndarray): return v.tolist()
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (np.floating,)):
+        return float(v)
+    if isinstance(v, tuple):
+        return list(v)
+    if isinstance(v, np.ndarray):
+        return v.tolist()
     return v
 
 def feature_key(encoder:str)->str:
     "The obsm key for `encoder`'s features: 'X_<encoder>'."
-    if not encoder or not isinstance(encoder, str): raise InputError(f"encoder name must be a non-empty string, got {encoder!r}", path="encoder")
+    if not encoder or not isinstance(encoder, str):
+        raise InputError(f"encoder name must be a non-empty string, got {encoder!r}", path="encoder")
     return encoder if encoder.startswith("X_") else f"X_{encoder}"
 
 def add_features(adata, # a tile AnnData
@@ -54,7 +61,8 @@ def add_features(adata, # a tile AnnData
 def _features_note(adata)->str:
     "Where the features live, for a reader who opens the file in scanpy (X is empty)."
     keys = [k for k in adata.obsm if k.startswith("X_") and k != "X_umap"]
-    if not keys: return "X is empty: tile features, once added, are stored in obsm['X_<encoder>']"
+    if not keys:
+        return "X is empty: tile features, once added, are stored in obsm['X_<encoder>']"
     return (f"X is empty: the tile features are in obsm {keys}; in scanpy pass use_rep, "
             f"e.g. sc.pp.neighbors(adata, use_rep={keys[0]!r})")
 
@@ -68,7 +76,8 @@ def tiles_to_adata(tiles:Tiles, # a tile table with its spec
     df = tiles.df.reset_index(drop=True).copy()
     if obs is not None:
         extra = pd.DataFrame(obs).reset_index(drop=True)
-        if len(extra) != len(df): raise InputError(f"obs has {len(extra)} rows for {len(df)} tiles", path="obs")
+        if len(extra) != len(df):
+            raise InputError(f"obs has {len(extra)} rows for {len(df)} tiles", path="obs")
         df = pd.concat([df, extra], axis=1)
     df.index = [f"t{i}" for i in range(len(df))]
     a = ad.AnnData(obs=df)
@@ -76,7 +85,8 @@ def tiles_to_adata(tiles:Tiles, # a tile table with its spec
     a.uns["slide"] = dict({k: _clean(v) for k, v in tiles.spec.to_dict().items() if v is not None}, pathnb_version=_version(), encoders={})  # h5ad cannot store None
     a.uns["features_note"] = _features_note(a)
     if features is not None:
-        if encoder is None: raise InputError("features given without an encoder name", path="encoder", fix='pass encoder="resnet18" (or whichever produced them)')
+        if encoder is None:
+            raise InputError("features given without an encoder name", path="encoder", fix='pass encoder="resnet18" (or whichever produced them)')
         add_features(a, features, encoder)
     return a
 
@@ -88,7 +98,8 @@ def colour_texture_features(img:np.ndarray, # uint8 RGB tile (h, w, 3)
     od = -np.log((a + 1) / 256)
     mx, mn = a.max(2), a.min(2)
     sat = (mx - mn) / np.maximum(mx, 1)
-    g = a.mean(2); gy, gx = np.gradient(g)
+    g = a.mean(2)
+    gy, gx = np.gradient(g)
     return np.r_[a.mean((0, 1)) / 255, a.std((0, 1)) / 255, od.mean((0, 1)), od.std(), sat.mean(), np.hypot(gx, gy).mean() / 255].astype(np.float32)
 
 # %% ../nbs/05_containers.ipynb #1d6b2d0b
@@ -98,17 +109,21 @@ def write_adata(adata, # the AnnData to save
                )->Path:
     "Write `adata` to `.h5ad` or `.zarr` atomically."
     path = Path(path)
-    if path.suffix not in (".h5ad", ".zarr"): raise InputError(f"unknown container suffix {path.suffix!r}", path=path, fix="use .h5ad (or .zarr for very large slides)")
+    if path.suffix not in (".h5ad", ".zarr"):
+        raise InputError(f"unknown container suffix {path.suffix!r}", path=path, fix="use .h5ad (or .zarr for very large slides)")
     with atomic_path(path) as tmp:
-        if path.suffix == ".h5ad": adata.write_h5ad(tmp, compression=compression)
-        else: adata.write_zarr(tmp)
+        if path.suffix == ".h5ad":
+            adata.write_h5ad(tmp, compression=compression)
+        else:
+            adata.write_zarr(tmp)
     return path
 
 def read_adata(path:str|Path):
     "Read a tile container written by `write_adata`."
     import anndata as ad
     path = Path(path)
-    if not path.exists(): raise PathnbError("container not found", path=path)
+    if not path.exists():
+        raise PathnbError("container not found", path=path)
     return ad.read_h5ad(path) if path.suffix == ".h5ad" else ad.read_zarr(path)
 
 def _spec_value(k:str, v):
@@ -130,7 +145,8 @@ def tiles_from_adata(adata)->Tiles:
     keys = set(TileSpec.__dataclass_fields__)
     vals = {k: _spec_value(k, v) for k, v in s.items() if k in keys}
     missing = [k for k in ("mpp", "tile_px", "tile_px0", "slide_path") if k not in vals]
-    if missing: raise InputError(f"uns['slide'] lacks {missing}: not a pathnb tile container", path="adata")
+    if missing:
+        raise InputError(f"uns['slide'] lacks {missing}: not a pathnb tile container", path="adata")
     spec = TileSpec(**{k: vals[k] if k in vals else _field_default(f) for k, f in TileSpec.__dataclass_fields__.items()})
     cols = [c for c in ("x", "y", "col", "row", "tissue") if c in adata.obs]
     return Tiles(adata.obs[cols].reset_index(drop=True), spec)
@@ -146,11 +162,13 @@ def to_h5(adata, # a tile AnnData
     import h5py
     reps = [k for k in adata.obsm if k.startswith("X_")]
     if encoder is None:
-        if len(reps) != 1: raise InputError(f"choose one of the feature matrices {reps}", path="encoder", fix=f"pass encoder={reps[0][2:]!r}" if reps else "add features first (add_features)")
+        if len(reps) != 1:
+            raise InputError(f"choose one of the feature matrices {reps}", path="encoder", fix=f"pass encoder={reps[0][2:]!r}" if reps else "add features first (add_features)")
         key = reps[0]
     else:
         key = feature_key(encoder)
-        if key not in adata.obsm: raise InputError(f"no features {key!r} in this container (has {reps})", path="encoder")
+        if key not in adata.obsm:
+            raise InputError(f"no features {key!r} in this container (has {reps})", path="encoder")
     s = adata.uns["slide"]
     obs = adata.obs
     W, H = s["slide_dimensions"]
@@ -166,7 +184,8 @@ def to_h5(adata, # a tile AnnData
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as f:
             c = f.create_dataset(coords_key, data=obs[["x", "y"]].to_numpy(np.int64))
-            for k, v in attrs.items(): c.attrs[k] = v
+            for k, v in attrs.items():
+                c.attrs[k] = v
             fe = f.create_dataset(features_key, data=np.asarray(adata.obsm[key], np.float32))
             fe.attrs["encoder"] = key[2:]
     return Path(path)
@@ -180,21 +199,29 @@ def from_h5(path:str|Path, # a TRIDENT/CLAM-style features h5
     "Read a TRIDENT/CLAM h5 (`coords` + `features`) into a tile AnnData."
     import h5py, anndata as ad
     path = Path(path)
-    if not path.exists(): raise PathnbError("h5 file not found", path=path)
+    if not path.exists():
+        raise PathnbError("h5 file not found", path=path)
     with h5py.File(path, "r") as f:
         missing = [k for k in (coords_key, features_key) if k not in f]
-        if missing: raise InputError(f"dataset(s) {missing} missing; file has {sorted(f.keys())}", path=path, fix="pass coords_key=/features_key= naming the right datasets")
-        xy = np.asarray(f[coords_key]); feats = np.asarray(f[features_key])
+        if missing:
+            raise InputError(f"dataset(s) {missing} missing; file has {sorted(f.keys())}", path=path, fix="pass coords_key=/features_key= naming the right datasets")
+        xy = np.asarray(f[coords_key])
+        feats = np.asarray(f[features_key])
         attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f[coords_key].attrs.items()}
         fenc = f[features_key].attrs.get("encoder")
-    xy = xy.reshape(-1, 2); feats = feats.reshape(xy.shape[0], -1) if feats.size else feats
-    if feats.shape[0] != xy.shape[0]: raise InputError(f"{feats.shape[0]} feature rows for {xy.shape[0]} coords", path=path)
-    if "pathnb_spec" in attrs: spec = json.loads(attrs["pathnb_spec"])
+    xy = xy.reshape(-1, 2)
+    feats = feats.reshape(xy.shape[0], -1) if feats.size else feats
+    if feats.shape[0] != xy.shape[0]:
+        raise InputError(f"{feats.shape[0]} feature rows for {xy.shape[0]} coords", path=path)
+    if "pathnb_spec" in attrs:
+        spec = json.loads(attrs["pathnb_spec"])
     else:
         ps0 = attrs.get("patch_size_level0")
         if ps0 is None and "patch_size" in attrs:
-            ds = np.ravel(attrs.get("downsample", [1.0]))[0]; ps0 = float(attrs["patch_size"]) * float(ds)
-        if ps0 is None: warnings.warn(f"{path.name}: no patch_size_level0 (or patch_size) attribute; spatial = top-left corners", stacklevel=2)
+            ds = np.ravel(attrs.get("downsample", [1.0]))[0]
+            ps0 = float(attrs["patch_size"]) * float(ds)
+        if ps0 is None:
+            warnings.warn(f"{path.name}: no patch_size_level0 (or patch_size) attribute; spatial = top-left corners", stacklevel=2)
         spec = dict(tile_px=int(attrs.get("patch_size", 0)), tile_px0=float(ps0 or 0.0), slide_path=str(attrs.get("name", path.stem)),
                     source="h5 import", **{k: _clean(v) for k, v in attrs.items() if k in ("mpp", "slide_mpp", "level0_magnification", "target_magnification", "overlap")})
     enc = encoder or (fenc.decode() if isinstance(fenc, bytes) else fenc) or "features"

@@ -24,9 +24,12 @@ def seed_everything(seed:int=0, # seed for Python, NumPy and torch (CPU and all 
     try:
         import torch
         torch.manual_seed(seed)
-        if torch.cuda.is_available(): torch.cuda.manual_seed_all(seed)
-        if deterministic: torch.use_deterministic_algorithms(True, warn_only=True)
-    except ImportError: pass
+        if torch.cuda.is_available():
+            torch.cuda.manual_seed_all(seed)
+        if deterministic:
+            torch.use_deterministic_algorithms(True, warn_only=True)
+    except ImportError:
+        pass
     return np.random.default_rng(seed)
 
 # %% ../nbs/00_core.ipynb #8dea7bae
@@ -51,7 +54,8 @@ class PathnbError(Exception):
         fix = (self.cli_fix or self.fix) if cli else self.fix
         return f"{head} — Fix: {fix}" if fix else head
 
-    def __str__(self)->str: return self._text(_CLI["active"])
+    def __str__(self)->str:
+        return self._text(_CLI["active"])
 
 class InputError(PathnbError, ValueError):
     "A bad argument or bad data passed by the caller."
@@ -73,8 +77,10 @@ def cli_errors():
     "Inside this block, pathnb errors state their fix in command-line terms (used by the `pathnb` command)."
     old = _CLI["active"]
     _CLI["active"] = True
-    try: yield
-    finally: _CLI["active"] = old
+    try:
+        yield
+    finally:
+        _CLI["active"] = old
 
 # %% ../nbs/00_core.ipynb #3ac127c6
 def renamed_arg(new_value, # value passed under the new name (None: not passed)
@@ -84,7 +90,8 @@ def renamed_arg(new_value, # value passed under the new name (None: not passed)
                 where:str, # the function or command, for the message
                ):
     "The value of a renamed argument; the old spelling still works for one version, with a warning naming the new one."
-    if old_value is None: return new_value
+    if old_value is None:
+        return new_value
     if new_value is not None and new_value != old_value:
         raise InputError(f"{where}: both {new}={new_value!r} and its old name {old}={old_value!r} were given", path=old,
                          fix=f"pass only {new}=", cli_fix=f"pass only --{new.replace('_', '-')}")
@@ -98,8 +105,10 @@ def get_device(device:str|None="auto", # "auto", "cpu", "cuda", "cuda:1", "mps"
     "Resolve `device` to a `torch.device`, failing clearly when it is not available."
     import torch
     if device is None or device == "auto":
-        if torch.cuda.is_available(): return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available(): return torch.device("mps")
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
         return torch.device("cpu")
     d = torch.device(device)
     if d.type == "cuda" and not torch.cuda.is_available():
@@ -120,7 +129,8 @@ def get_logger(name:str="pathnb", # logger name; children like "pathnb.runs" inh
         root.addHandler(h)
         root.setLevel(os.environ.get("PATHNB_LOGLEVEL", "WARNING"))
     log = logging.getLogger(name)
-    if level is not None: log.setLevel(level)
+    if level is not None:
+        log.setLevel(level)
     return log
 
 # %% ../nbs/00_core.ipynb #a50c1aae
@@ -131,7 +141,8 @@ def progress(it:Iterable|None=None, # what to iterate over
              **kwargs):
     "A tqdm progress bar that respects `PATHNB_PROGRESS=0`."
     from tqdm.auto import tqdm
-    if disable is None: disable = os.environ.get("PATHNB_PROGRESS", "1") == "0"
+    if disable is None:
+        disable = os.environ.get("PATHNB_PROGRESS", "1") == "0"
     return tqdm(it, desc=desc, total=total, disable=disable, dynamic_ncols=True, **kwargs)
 
 # %% ../nbs/00_core.ipynb #10eeacdd
@@ -139,8 +150,10 @@ def current_umask()->int:
     "The process umask (read without changing it where /proc allows)."
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"): return int(line.split()[1], 8)
-    except OSError: pass
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
     old = os.umask(0o022)
     os.umask(old)
     return old
@@ -182,19 +195,24 @@ def atomic_write_text(path:str|Path, # destination
                       text:str, # content
                       encoding:str="utf-8"):
     "Write `text` to `path` atomically."
-    with atomic_path(path) as tmp: tmp.write_text(text, encoding=encoding)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding=encoding)
     return Path(path)
 
 def atomic_write_bytes(path:str|Path, data:bytes):
     "Write `data` to `path` atomically."
-    with atomic_path(path) as tmp: tmp.write_bytes(data)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
     return Path(path)
 
 # %% ../nbs/00_core.ipynb #02908ee3
 def _pid_alive(pid:int)->bool:
-    try: os.kill(pid, 0)
-    except ProcessLookupError: return False
-    except PermissionError: return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
     return True
 
 def clean_stale_tmp(folder:str|Path, # output folder of a (possibly killed) earlier run
@@ -203,22 +221,31 @@ def clean_stale_tmp(folder:str|Path, # output folder of a (possibly killed) earl
     "Remove pathnb temporary files left by killed writers: this host's dead pids, or older than `max_age_hours`."
     import socket, time, shutil
     folder = Path(folder)
-    if not folder.is_dir(): return []
+    if not folder.is_dir():
+        return []
     host = socket.gethostname().replace(".", "-") or "host"
     now, removed = time.time(), []
     for p in folder.glob(f".*{_TMP_TAG}*"):
         parts = p.name.split(_TMP_TAG)[0].split(".")  # ["", name…, host, pid, random]
-        try: age_h = (now - p.lstat().st_mtime) / 3600
-        except FileNotFoundError: continue
-        try: wpid, whost = int(parts[-2]), parts[-3]
-        except (ValueError, IndexError): wpid, whost = None, None
-        dead = whost == host and wpid is not None and not _pid_alive(wpid)
-        if not (dead or age_h > max_age_hours): continue  # a live writer, maybe another shard on another machine
         try:
-            if p.is_dir(): shutil.rmtree(p)
-            else: p.unlink()
+            age_h = (now - p.lstat().st_mtime) / 3600
+        except FileNotFoundError:
+            continue
+        try:
+            wpid, whost = int(parts[-2]), parts[-3]
+        except (ValueError, IndexError):
+            wpid, whost = None, None
+        dead = whost == host and wpid is not None and not _pid_alive(wpid)
+        if not (dead or age_h > max_age_hours):
+            continue  # a live writer, maybe another shard on another machine
+        try:
+            if p.is_dir():
+                shutil.rmtree(p)
+            else:
+                p.unlink()
             removed.append(p)
-        except FileNotFoundError: pass
+        except FileNotFoundError:
+            pass
     return removed
 
 # %% ../nbs/00_core.ipynb #0ed22771
@@ -226,14 +253,16 @@ def shared_data(rel:str="", # path inside the shared data folder, e.g. "slides/C
                )->Path|None:
     "Path to a file in the shared test-data folder, or `None` (with a logged reason) if absent."
     cands = []
-    if os.environ.get("PATHNB_SHARED_DATA"): cands.append(Path(os.environ["PATHNB_SHARED_DATA"]))
+    if os.environ.get("PATHNB_SHARED_DATA"):
+        cands.append(Path(os.environ["PATHNB_SHARED_DATA"]))
     here = Path.cwd().resolve()
     for p in [here, *here.parents]:
         cands.append(p/"shared"/"data")
         cands.append(p.parent/"shared"/"data")
     for c in cands:
         f = c/rel
-        if c.is_dir() and f.exists(): return f
+        if c.is_dir() and f.exists():
+            return f
     get_logger().info(f"shared test data {rel!r} not found; checks that need it are skipped")
     return None
 

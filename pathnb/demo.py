@@ -35,7 +35,8 @@ class Report:
         tabs = {}
         for name, df in (tables or {}).items():
             df = pd.DataFrame(df)
-            with atomic_path(Path(self.out)/f"{name}.csv") as tmp: df.to_csv(tmp, index=False)
+            with atomic_path(Path(self.out)/f"{name}.csv") as tmp:
+                df.to_csv(tmp, index=False)
             tabs[name] = df
         figs = [(Path(f[0]).name, f[1]) if isinstance(f, (tuple, list)) else (Path(f).name, "") for f in (figures or [])]
         self.sections.append(dict(heading=heading, text=text, figures=figs, tables=tabs, status=status))
@@ -95,7 +96,8 @@ def run_step(out:Path, # report folder
     if p.exists() and not force:
         res = json.loads(p.read_text())
         if all((Path(out)/f).exists() for f in res.get("files", [])):
-            res["_resumed"] = True; return res
+            res["_resumed"] = True
+            return res
     t = time.time()
     res = fn()
     res["_seconds"] = round(time.time() - t, 2)
@@ -103,8 +105,10 @@ def run_step(out:Path, # report folder
     return res
 
 def _json_default(o):
-    if isinstance(o, np.generic): return o.item()
-    if isinstance(o, np.ndarray): return o.tolist()
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
     return str(o)
 
 # %% ../nbs/95_demo.ipynb #1c2e01e1
@@ -147,7 +151,8 @@ def demo_config(fast:bool=False, # start from the FAST preset
     "A checked `DemoConfig`: preset values, then the given ones."
     known = {f.name for f in fields(DemoConfig)}
     bad = sorted(set(kwargs) - known)
-    if bad: raise InputError(f"unknown demo setting(s) {bad}", path="run_demo", fix=f"use some of {sorted(known)}")
+    if bad:
+        raise InputError(f"unknown demo setting(s) {bad}", path="run_demo", fix=f"use some of {sorted(known)}")
     cfg = replace(DemoConfig(fast=fast), **(FAST if fast else {}))
     cfg = replace(cfg, **{k: v for k, v in kwargs.items() if v is not None})
     _check_config(cfg)
@@ -155,24 +160,33 @@ def demo_config(fast:bool=False, # start from the FAST preset
 
 def _check_config(cfg:DemoConfig):
     "Raise `InputError` (naming the command-line option) for settings the demo cannot use."
-    if not 512 <= cfg.size <= 50_000: raise InputError(f"size {cfg.size} is outside 512…50000", path="--size", fix="use e.g. --size 6000 (the default) or --fast")
-    if cfg.tile_px < 16: raise InputError(f"tile_px {cfg.tile_px} is too small", path="--tile-px", fix="use at least 16 (default 128)")
-    if not cfg.tile_mpp > 0: raise InputError(f"tile_mpp must be positive, got {cfg.tile_mpp}", path="--tile-mpp", fix="e.g. --tile-mpp 0.5")
-    if cfg.max_tiles < 0 or 0 < cfg.max_tiles < 50: raise InputError(f"max_tiles {cfg.max_tiles} must be 0 (no limit) or at least 50", path="--max-tiles")
-    if cfg.seed < 0: raise InputError(f"seed must be ≥ 0, got {cfg.seed}", path="--seed")
-    if cfg.slide_mpp is not None and not cfg.slide_mpp > 0: raise InputError(f"slide_mpp must be positive, got {cfg.slide_mpp}", path="--slide-mpp")
+    if not 512 <= cfg.size <= 50_000:
+        raise InputError(f"size {cfg.size} is outside 512…50000", path="--size", fix="use e.g. --size 6000 (the default) or --fast")
+    if cfg.tile_px < 16:
+        raise InputError(f"tile_px {cfg.tile_px} is too small", path="--tile-px", fix="use at least 16 (default 128)")
+    if not cfg.tile_mpp > 0:
+        raise InputError(f"tile_mpp must be positive, got {cfg.tile_mpp}", path="--tile-mpp", fix="e.g. --tile-mpp 0.5")
+    if cfg.max_tiles < 0 or 0 < cfg.max_tiles < 50:
+        raise InputError(f"max_tiles {cfg.max_tiles} must be 0 (no limit) or at least 50", path="--max-tiles")
+    if cfg.seed < 0:
+        raise InputError(f"seed must be ≥ 0, got {cfg.seed}", path="--seed")
+    if cfg.slide_mpp is not None and not cfg.slide_mpp > 0:
+        raise InputError(f"slide_mpp must be positive, got {cfg.slide_mpp}", path="--slide-mpp")
     if cfg.weights is not None and not Path(cfg.weights).is_file():
         raise InputError("weights file not found", path=cfg.weights, fix="pass --weights /path/to/checkpoint.safetensors (or .pth/.bin), or leave it out for random weights")
     if cfg.slide is not None:
         from pathnb.slide import open_slide
-        if not Path(cfg.slide).is_file(): raise InputError("slide file not found", path=cfg.slide, fix="pass --slide with the path of a slide file (SVS, NDPI, MRXS, TIFF, …)")
+        if not Path(cfg.slide).is_file():
+            raise InputError("slide file not found", path=cfg.slide, fix="pass --slide with the path of a slide file (SVS, NDPI, MRXS, TIFF, …)")
         try:
-            with open_slide(cfg.slide, slide_mpp=cfg.slide_mpp) as s: s.mpp
+            with open_slide(cfg.slide, slide_mpp=cfg.slide_mpp) as s:
+                s.mpp
         except SlideError as e:
             fix = "pass --slide-mpp (level-0 µm per pixel, e.g. 0.25 for 40×, 0.5 for 20×)" if "mpp" in str(e).lower() else "check that it is a complete slide file"
             raise InputError(f"cannot use this slide: {e.msg}", path=cfg.slide, fix=fix) from None
     bad = [v for v in cfg.xmodal_variants if v not in ("ERM", "+MixStyle", "+IRM", "+alignment", "+TTA", "full")]
-    if bad: raise InputError(f"unknown cross-modal variant(s) {bad}", path="xmodal_variants", fix="use names from pathnb.xmodal_eval.VARIANTS")
+    if bad:
+        raise InputError(f"unknown cross-modal variant(s) {bad}", path="xmodal_variants", fix="use names from pathnb.xmodal_eval.VARIANTS")
     if min(cfg.care_slides) < 4 or cfg.nuclass_sections < 3 or cfg.xmodal_patients < 6:
         raise InputError("synthetic cohorts too small", path="care_slides/nuclass_sections/xmodal_patients", fix="use at least 4 CARE slides per split, 3 sections, 6 patients per institution")
     from pathnb.encoders import encoder_config
@@ -190,10 +204,12 @@ class DemoContext:
     results:dict=field(default_factory=dict) # step name -> its stored result
     device:str="auto" # torch device for the models
     threads:int=1 # torch CPU threads (0: torch's setting)
-    def fig(self, name:str)->Path: return self.out/f"{name}.png"
+    def fig(self, name:str)->Path:
+        return self.out/f"{name}.png"
 
 # %% ../nbs/95_demo.ipynb #e2966f63
-def _bars()->bool: return os.environ.get("PATHNB_PROGRESS", "1") != "0"
+def _bars()->bool:
+    return os.environ.get("PATHNB_PROGRESS", "1") != "0"
 
 FIG_DPI = 200  # figures are shown at half their pixel width (100 px per inch): sharp on high-density screens, legible text
 
@@ -208,14 +224,19 @@ def _stages(names, desc):
     "A progress bar over named stages: `bar.set(name)` moves it on."
     bar = progress(total=len(names), desc=desc, leave=False)
     class _S:
-        def __enter__(s): return s
-        def set(s, name): bar.set_postfix_str(name); bar.update(1)
-        def __exit__(s, *a): bar.close()
+        def __enter__(s):
+            return s
+        def set(s, name):
+            bar.set_postfix_str(name)
+            bar.update(1)
+        def __exit__(s, *a):
+            bar.close()
     return _S()
 
 def _truth(cfg:DemoConfig, res:dict)->SynthTissue|None:
     "The ground truth of the synthetic slide (None for a user's slide)."
-    if not res.get("synthetic"): return None
+    if not res.get("synthetic"):
+        return None
     return SynthTissue(res["width"], res["height"], mpp=res["mpp"], seed=res["seed"], pen_width_um=res.get("pen_width_um"))
 
 def _tile_truth(st:SynthTissue, centres:np.ndarray, mpp:float=4.0)->np.ndarray:
@@ -229,7 +250,8 @@ def _records(df:pd.DataFrame, digits:int=4)->list:
     "JSON-able rows with rounded floats."
     return json.loads(df.round(digits).to_json(orient="records"))
 
-def _ci(c)->dict: return dict(estimate=round(c.estimate, 4), lo=round(c.lo, 4), hi=round(c.hi, 4))
+def _ci(c)->dict:
+    return dict(estimate=round(c.estimate, 4), lo=round(c.lo, 4), hi=round(c.hi, 4))
 
 # %% ../nbs/95_demo.ipynb #6a12b8f3
 def _step_slide(ctx:DemoContext)->dict:
@@ -247,9 +269,12 @@ def _step_slide(ctx:DemoContext)->dict:
         m = 16.0
         thumb = st.render(0, 0, int(st.width_um / m) + 1, int(st.height_um / m) + 1, mpp=m)
         fig, ax = plt.subplots(1, 2, figsize=(9, 3.4))
-        ax[0].imshow(thumb); ax[0].set_title(f"synthetic slide ({m:g} µm/px)", fontsize=9)
-        ax[1].imshow(st.compartments(m), cmap="tab10", vmin=0, vmax=9, interpolation="nearest"); ax[1].set_title("ground truth: tissue compartments", fontsize=9)
-        for a in ax: a.axis("off")
+        ax[0].imshow(thumb)
+        ax[0].set_title(f"synthetic slide ({m:g} µm/px)", fontsize=9)
+        ax[1].imshow(st.compartments(m), cmap="tab10", vmin=0, vmax=9, interpolation="nearest")
+        ax[1].set_title("ground truth: tissue compartments", fontsize=9)
+        for a in ax:
+            a.axis("off")
         res = dict(slide=str(path), synthetic=True, width=w, height=h, mpp=0.5, mpp_source="synthetic", seed=cfg.seed, pen_width_um=pen_um,
                    tissue_fraction_truth=round(float(st.tissue_mask(m).mean()), 4), pen_fraction_truth=round(float(st.pen_mask(m).mean()), 4),
                    n_compartments=int(st.n_compartments), file_mb=round(path.stat().st_size / 2**20, 2))
@@ -264,7 +289,9 @@ def _step_slide(ctx:DemoContext)->dict:
             res = dict(slide=str(Path(cfg.slide).resolve()), synthetic=False, width=s.dimensions[0], height=s.dimensions[1], mpp=s.mpp,
                        mpp_source=s.mpp_source, levels=s.level_count, objective_power=s.objective_power, backend=s.backend)
         fig, ax = plt.subplots(figsize=(5, 5 * thumb.shape[0] / thumb.shape[1]))
-        ax.imshow(thumb); ax.set_title(Path(cfg.slide).name, fontsize=9); ax.axis("off")
+        ax.imshow(thumb)
+        ax.set_title(Path(cfg.slide).name, fontsize=9)
+        ax.axis("off")
         res["text"] = (f"Your slide `{Path(cfg.slide).name}`: {res['width']}×{res['height']} pixels at level 0, {res['mpp']:.4g} µm/px "
                        f"(from {res['mpp_source']}), {res['levels']} pyramid level(s), read with {res['backend']}. "
                        "It has no ground truth, so the scores below that need one are left out.")
@@ -301,8 +328,11 @@ def _step_tissue(ctx:DemoContext)->dict:
         res.update(dice=round(sc["dice"], 4), iou=round(sc["iou"], 4), pen_kept=round(float((pred & pen).sum() / max(pen.sum(), 1)), 4),
                    faint_found=round(float((pred & faint).sum() / max(faint.sum(), 1)), 4))
         err = np.zeros((h, w, 3)) + 1.0
-        err[pred & gt] = (0.75, 0.9, 0.75); err[pred & ~gt] = (0.85, 0.1, 0.1); err[~pred & gt] = (0.1, 0.3, 0.9)
-        axs[0, 1].imshow(err, interpolation="nearest"); axs[0, 1].axis("off")
+        err[pred & gt] = (0.75, 0.9, 0.75)
+        err[pred & ~gt] = (0.85, 0.1, 0.1)
+        err[~pred & gt] = (0.1, 0.3, 0.9)
+        axs[0, 1].imshow(err, interpolation="nearest")
+        axs[0, 1].axis("off")
         axs[0, 1].set_title(f"vs truth: Dice {sc['dice']:.3f} (red: false tissue, blue: missed)", fontsize=9)
         text += (f"\n\nAgainst the planted truth: Dice {res['dice']:.3f}, IoU {res['iou']:.3f}. "
                  f"{res['faint_found']:.1%} of the faintly stained fragment was found, and {res['pen_kept']:.1%} of the pen stroke was "
@@ -325,10 +355,12 @@ def _step_tiles(ctx:DemoContext)->dict:
     mpp, area_um2 = cfg.tile_mpp, ctx.results["tissue"]["area_mm2"] * 1e6
     est = area_um2 / (cfg.tile_px * mpp) ** 2
     coarser = bool(cfg.max_tiles and est > cfg.max_tiles)
-    if coarser: mpp = float(np.sqrt(area_um2 / cfg.max_tiles) / cfg.tile_px)
+    if coarser:
+        mpp = float(np.sqrt(area_um2 / cfg.max_tiles) / cfg.tile_px)
     r = process_slide(s0["slide"], ctx.out/"tiles", slide_id="slide", slide_mpp=cfg.slide_mpp, tile_mpp=mpp, tile_px=cfg.tile_px,
                       min_tissue=0.5, overview=False)
-    if r["n_tiles"] < 4: raise InputError(f"only {r['n_tiles']} tile(s) with ≥ 50% tissue", path="--tile-px", fix="use smaller tiles (--tile-px) or a larger slide (--size)")
+    if r["n_tiles"] < 4:
+        raise InputError(f"only {r['n_tiles']} tile(s) with ≥ 50% tissue", path="--tile-px", fix="use smaller tiles (--tile-px) or a larger slide (--size)")
     a = read_adata(ctx.out/"tiles"/"slide.h5ad")
     st = _truth(cfg, s0)
     if st is not None:
@@ -340,9 +372,12 @@ def _step_tiles(ctx:DemoContext)->dict:
     fig = plt.figure(figsize=(10, 3.8))
     gs = fig.add_gridspec(2, 6)
     with open_slide(s0["slide"], slide_mpp=cfg.slide_mpp) as s:
-        ax = fig.add_subplot(gs[:, :2]); plot_tiles(s, tiles, ax=ax)
+        ax = fig.add_subplot(gs[:, :2])
+        plot_tiles(s, tiles, ax=ax)
         for k, i in enumerate(pick):
-            b = fig.add_subplot(gs[k // 4, 2 + k % 4]); b.imshow(tiles.read(s, int(i))); b.axis("off")
+            b = fig.add_subplot(gs[k // 4, 2 + k % 4])
+            b.imshow(tiles.read(s, int(i)))
+            b.axis("off")
             b.set_title(f"tile {i}" + (f" (comp. {a.obs['truth_compartment'].iloc[i]})" if st is not None else ""), fontsize=8)
     res = dict(n_tiles=int(r["n_tiles"]), tile_px=cfg.tile_px, tile_mpp=round(mpp, 4), tile_um=round(cfg.tile_px * mpp, 1),
                level0_tile_px=r["level0_tile_px"], level=int(tiles.spec.level), tissue_mm2=r["tissue_mm2"], coarsened=coarser,
@@ -352,7 +387,8 @@ def _step_tiles(ctx:DemoContext)->dict:
                    "with at least 50% tissue. Coordinates are level-0 pixels (top-left). The tiles live in `tiles/slide.h5ad`, an AnnData "
                    "(obs = tiles, `obsm['spatial']` = level-0 centres, `uns['slide']` = how they were made) that scanpy opens directly; "
                    "the next steps add features, clusters and CARE regions to it.")
-    if coarser: res["text"] += (f"\n\nThe slide would have given about {est:.0f} tiles at {cfg.tile_mpp:g} µm/px, more than --max-tiles {cfg.max_tiles}; "
+    if coarser:
+        res["text"] += (f"\n\nThe slide would have given about {est:.0f} tiles at {cfg.tile_mpp:g} µm/px, more than --max-tiles {cfg.max_tiles}; "
                                 f"the demo tiled at {mpp:.3g} µm/px instead so that it finishes in minutes (pass --max-tiles 0 for no limit).")
     res["figures"] = [[_savefig(fig, ctx.fig("tiles")), "Tile grid on the thumbnail, and a few tiles as the encoder sees them."]]
     cols = ["x", "y", "col", "row", "tissue"] + (["truth_compartment"] if st is not None else [])
@@ -365,7 +401,8 @@ def _load_encoder(cfg:DemoConfig, device:str):
     "The tile encoder and a note on its weights: the given file, local weights, or (said loudly) random ones."
     from pathnb.encoders import load_encoder
     from pathnb.core import WeightsError
-    if cfg.weights: return load_encoder(cfg.encoder, weights=cfg.weights, device=device), f"weights from {Path(cfg.weights).name}"
+    if cfg.weights:
+        return load_encoder(cfg.encoder, weights=cfg.weights, device=device), f"weights from {Path(cfg.weights).name}"
     try:
         enc = load_encoder(cfg.encoder, pretrained=True, hub=False, device=device)
         return enc, f"pretrained weights found locally ({Path(enc.weights).name})"
@@ -378,8 +415,10 @@ def _spatial_probe(X, y, x, n_boot, seed):
     left = x < np.median(x)
     keep = np.intersect1d(np.unique(y[left]), np.unique(y[~left]))
     keep = [k for k in keep if (y[left] == k).sum() >= 5]
-    if len(keep) < 2: return None
-    m = np.isin(y, keep); lut = {k: i for i, k in enumerate(keep)}
+    if len(keep) < 2:
+        return None
+    m = np.isin(y, keep)
+    lut = {k: i for i, k in enumerate(keep)}
     yy = np.array([lut.get(v, -1) for v in y])
     tr, te = m & left, m & ~left
     r = linear_probe(X[tr], yy[tr], Xte=X[te], yte=yy[te], n_boot=n_boot, seed=seed)
@@ -402,40 +441,51 @@ def _step_features(ctx:DemoContext)->dict:
     a = embed_slide(s0["slide"], enc, out=h5, overwrite=True, slide_mpp=cfg.slide_mpp, num_workers=0, batch_size=32,
                     device=ctx.device, show_progress=_bars())
     secs = time.time() - t0
-    key = feature_key(enc.name); X = a.obsm[key]
+    key = feature_key(enc.name)
+    X = a.obsm[key]
     tiles = tiles_from_adata(a)
     with open_slide(s0["slide"], slide_mpp=cfg.slide_mpp) as s:
         C = np.stack([colour_texture_features(tiles.read(s, i)) for i in progress(range(len(tiles)), desc="colour/texture statistics", leave=False)])
     a.obsm["X_colour_texture"] = C
     # exact duplicate tiles (blank glass, repeated texture) would make the Gaussian kernel divide by zero: jitter far below feature scale
     a.obsm["X_knn"] = X + 1e-4 * X.std() * np.random.default_rng(cfg.seed).standard_normal(X.shape).astype(np.float32)
-    verb = sc.settings.verbosity; sc.settings.verbosity = 0
+    verb = sc.settings.verbosity
+    sc.settings.verbosity = 0
     try:
         sc.pp.neighbors(a, use_rep="X_knn", n_neighbors=min(15, a.n_obs - 1), method="gauss", transformer="sklearn", random_state=cfg.seed)
         sc.tl.umap(a, random_state=cfg.seed)
         sc.tl.leiden(a, flavor="igraph", n_iterations=2, directed=False, random_state=cfg.seed)
-    finally: sc.settings.verbosity = verb
+    finally:
+        sc.settings.verbosity = verb
     del a.obsm["X_knn"]
     write_adata(a, h5)
-    lei = a.obs["leiden"].astype(int).to_numpy(); U = a.obsm["X_umap"]
+    lei = a.obs["leiden"].astype(int).to_numpy()
+    U = a.obsm["X_umap"]
     res = dict(encoder=enc.name, weights=how, dim=int(X.shape[1]), input_px=enc.input_size, n_tiles=int(a.n_obs), seconds_embedding=round(secs, 2),
                tiles_per_second=round(a.n_obs / max(secs, 1e-6), 1), leiden_clusters=int(lei.max() + 1))
     has_truth = "truth_compartment" in a.obs
     ncol = 3 if has_truth else 2
     fig, axs = plt.subplots(1, ncol, figsize=(4 * ncol, 3.6))
     if has_truth:
-        y = a.obs["truth_compartment"].to_numpy().astype(int); m = y > 0
-        axs[0].scatter(U[:, 0], U[:, 1], c=y, cmap="tab10", vmin=0, vmax=9, s=8); axs[0].set_title("UMAP, coloured by true compartment", fontsize=9)
+        y = a.obs["truth_compartment"].to_numpy().astype(int)
+        m = y > 0
+        axs[0].scatter(U[:, 0], U[:, 1], c=y, cmap="tab10", vmin=0, vmax=9, s=8)
+        axs[0].set_title("UMAP, coloured by true compartment", fontsize=9)
         res["leiden_ari"] = round(float(adjusted_rand_score(y[m], lei[m])), 4)
         x = a.obsm["spatial"][:, 0]
         kind = "random" if how.startswith("RANDOM") else "pretrained"
         probe = {n: _spatial_probe(F, y, x, cfg.n_boot, cfg.seed) for n, F in ((f"{enc.name} ({kind} weights)", X), ("colour/texture statistics (12)", C))}
         res["probe"] = [dict(features=n, **v) for n, v in probe.items() if v is not None]
-    axs[-2].scatter(U[:, 0], U[:, 1], c=lei, cmap="tab20", vmin=0, vmax=19, s=8); axs[-2].set_title(f"UMAP, coloured by Leiden cluster ({res['leiden_clusters']})", fontsize=9)
+    axs[-2].scatter(U[:, 0], U[:, 1], c=lei, cmap="tab20", vmin=0, vmax=19, s=8)
+    axs[-2].set_title(f"UMAP, coloured by Leiden cluster ({res['leiden_clusters']})", fontsize=9)
     sp = a.obsm["spatial"]
-    axs[-1].scatter(sp[:, 0], sp[:, 1], c=lei, cmap="tab20", vmin=0, vmax=19, s=10, marker="s"); axs[-1].invert_yaxis(); axs[-1].set_aspect("equal")
+    axs[-1].scatter(sp[:, 0], sp[:, 1], c=lei, cmap="tab20", vmin=0, vmax=19, s=10, marker="s")
+    axs[-1].invert_yaxis()
+    axs[-1].set_aspect("equal")
     axs[-1].set_title("Leiden clusters on the slide (level-0 px)", fontsize=9)
-    for ax in axs[:-1]: ax.set_xticks([]); ax.set_yticks([])
+    for ax in axs[:-1]:
+        ax.set_xticks([])
+        ax.set_yticks([])
     text = (f"`pathnb.features.embed_slide` embedded the {a.n_obs} tiles with `{enc.name}` ({res['dim']}-d, {enc.input_size}-px input) using "
             f"{how}: {res['tiles_per_second']:.0f} tiles/s on this machine. The features are stored in `obsm['{key}']` of `tiles/slide.h5ad`; "
             f"scanpy then built a kNN graph, a UMAP and {res['leiden_clusters']} Leiden clusters (`obs['leiden']`).")
@@ -450,7 +500,8 @@ def _step_features(ctx:DemoContext)->dict:
     res["text"] = text
     res["figures"] = [[_savefig(fig, ctx.fig("umap")), "Tile-feature UMAP coloured by the planted compartment and by Leiden cluster, and the clusters in place on the slide."]]
     res["tables"] = {"features": [{k: res[k] for k in ("encoder", "weights", "dim", "input_px", "n_tiles", "tiles_per_second", "leiden_clusters") + (("leiden_ari",) if has_truth else ())}]}
-    if res.get("probe"): res["tables"]["feature_probe"] = res.pop("probe")
+    if res.get("probe"):
+        res["tables"]["feature_probe"] = res.pop("probe")
     res["files"] = ["umap.png"]
     return res
 
@@ -463,13 +514,16 @@ def _draw_slide_regions(ax, slide, a, assign, roi_poly, title, cmap="tab20"):
     ds = slide.thumbnail_downsample(max_size=700)
     ax.imshow(slide.thumbnail(max_size=700))
     t0 = float(a.uns["slide"]["tile_px0"]) / ds
-    cmap = plt.get_cmap(cmap); n = cmap.N
+    cmap = plt.get_cmap(cmap)
+    n = cmap.N
     xy = np.stack([a.obs["x"].to_numpy(), a.obs["y"].to_numpy()], 1) / ds
     ax.add_collection(PatchCollection([Rectangle((x, y), t0, t0) for x, y in xy], facecolor=[cmap(int(r) % n) for r in assign], alpha=0.55, edgecolor="none"))
     for ring in roi_poly:
         r = np.asarray(ring) / ds
-        if len(r): ax.plot(np.r_[r[:, 0], r[:1, 0]], np.r_[r[:, 1], r[:1, 1]], color="k", lw=1.8)
-    ax.set_title(title, fontsize=9); ax.axis("off")
+        if len(r):
+            ax.plot(np.r_[r[:, 0], r[:1, 0]], np.r_[r[:, 1], r[:1, 1]], color="k", lw=1.8)
+    ax.set_title(title, fontsize=9)
+    ax.axis("off")
 
 def _step_care(ctx:DemoContext)->dict:
     "CARE: Stage I + II on a synthetic cohort (regions vs planted compartments), then adaptive regions and the ROI of the demo slide."
@@ -487,12 +541,15 @@ def _step_care(ctx:DemoContext)->dict:
     small = dict(rows=(9, 13), cols=(11, 15)) if cfg.fast else {}
     with _stages(["cohort", "stage I", "stage II", "regions", "embeddings", "demo slide"], "CARE") as bar:
         train = make_care_cohort(ntr, seed=cfg.seed, **small)
-        test = make_care_cohort(nte, seed=cfg.seed, sample_seed=cfg.seed + 1234, **small); bar.set("cohort")
+        test = make_care_cohort(nte, seed=cfg.seed, sample_seed=cfg.seed + 1234, **small)
+        bar.set("cohort")
         _set_threads(ctx.threads)
-        enc1, h1 = pretrain_care(train, ssl=SSLConfig(epochs=cfg.care_epochs, n_local=2, seed=cfg.seed), device=dev); bar.set("stage I")
+        enc1, h1 = pretrain_care(train, ssl=SSLConfig(epochs=cfg.care_epochs, n_local=2, seed=cfg.seed), device=dev)
+        bar.set("stage I")
         al, h2 = align_care(train, enc1, AlignConfig(epochs_rna=cfg.align_epochs[0], epochs_protein=cfg.align_epochs[1], seed=cfg.seed),
                             ckpt=ctx.out/"care_stage2.pt", device=dev)
-        enc2 = al.encoder; bar.set("stage II")
+        enc2 = al.encoder
+        bar.set("stage II")
         k = enc1.cfg.k
         rec = region_recovery({
             "k-means on features (true k)": lambda s: kmeans_regions(s, len(np.unique(s.comp)), seed=cfg.seed),
@@ -501,14 +558,16 @@ def _step_care(ctx:DemoContext)->dict:
             "CARE stage II": lambda s: care_encode(enc2, s)["assign"],
             "CARE stage I + merge": lambda s: care_encode(enc1, s, merge_thr=0.3)["assign"],
             "CARE stage II + merge": lambda s: care_encode(enc2, s, merge_thr=0.3)["assign"]}, test, n_boot=cfg.n_boot)
-        rr = retrieval_recall(al, test, "rna"); bar.set("regions")
+        rr = retrieval_recall(al, test, "rna")
+        bar.set("regions")
         Etr, Ete = embed_cohort(enc2, train), embed_cohort(enc2, test)
         with atomic_path(ctx.out/"care_embeddings.npz") as tmp:
             with open(tmp, "wb") as f:
                 np.savez(f, train_slide=Etr["slide"], test_slide=Ete["slide"], train_roi=Etr["roi"], test_roi=Ete["roi"],
                          train_mean=mean_pool(train), test_mean=mean_pool(test))
         meta = pd.concat([train.meta.assign(split="train"), test.meta.assign(split="test")], ignore_index=True)
-        with atomic_path(ctx.out/"care_cohort.csv") as tmp: meta.to_csv(tmp, index=False)
+        with atomic_path(ctx.out/"care_cohort.csv") as tmp:
+            meta.to_csv(tmp, index=False)
         bar.set("embeddings")
         # the demo slide: Stage I on its own tiles, then regions and ROI
         h5 = ctx.out/"tiles"/"slide.h5ad"
@@ -532,7 +591,8 @@ def _step_care(ctx:DemoContext)->dict:
     st = _truth(cfg, ctx.results["slide"])
     slide_rows = []
     if st is not None:
-        y = a.obs["truth_compartment"].to_numpy().astype(int); m = y > 0
+        y = a.obs["truth_compartment"].to_numpy().astype(int)
+        m = y > 0
         kk = len(np.unique(y[m]))
         for name, lab in (("CARE stage I on this slide + merge", r["assign"]), (f"k-means on features (true k = {kk})", kmeans_regions(s, kk, seed=cfg.seed)),
                           (f"fixed {encs.cfg.k}×{encs.cfg.k} grid", grid_regions(s, encs.cfg.k))):
@@ -541,13 +601,15 @@ def _step_care(ctx:DemoContext)->dict:
     fig, axs = plt.subplots(1, 2 if st is not None else 1, figsize=(9 if st is not None else 5, 3.8), squeeze=False)
     with open_slide(ctx.results["slide"]["slide"], slide_mpp=cfg.slide_mpp) as sl:
         _draw_slide_regions(axs[0, 0], sl, a, r["assign"], poly, f"CARE adaptive regions ({r['n_regions']}) and ROI (black)")
-        if st is not None: _draw_slide_regions(axs[0, 1], sl, a, a.obs["truth_compartment"].to_numpy(), [], "planted compartments (truth)", cmap="tab10")
+        if st is not None:
+            _draw_slide_regions(axs[0, 1], sl, a, a.obs["truth_compartment"].to_numpy(), [], "planted compartments (truth)", cmap="tab10")
     f1 = _savefig(fig, ctx.fig("care_slide"))
     n_show = min(3, len(test))
     fig, axs = plt.subplots(n_show, 3, figsize=(7.5, 2.4 * n_show), squeeze=False)
     for row, sl_ in zip(axs, test.slides[:n_show]):
         e2 = care_encode(enc2, sl_, merge_thr=0.3)
-        plot_regions(sl_, sl_.comp, ax=row[0], title="planted"); plot_regions(sl_, kmeans_regions(sl_, len(np.unique(sl_.comp)), seed=cfg.seed), ax=row[1], title="k-means (true k)")
+        plot_regions(sl_, sl_.comp, ax=row[0], title="planted")
+        plot_regions(sl_, kmeans_regions(sl_, len(np.unique(sl_.comp)), seed=cfg.seed), ax=row[1], title="k-means (true k)")
         plot_regions(sl_, e2["assign"], e2["roi_tiles"], ax=row[2], title="CARE stage II + merge, ROI")
     f2 = _savefig(fig, ctx.fig("care_regions"))
     best = rec.set_index("method")
@@ -570,7 +632,8 @@ def _step_care(ctx:DemoContext)->dict:
     res["figures"] = [[f1, "Demo slide: CARE adaptive regions (colours) and the ROI (black outline), next to the planted compartments."],
                       [f2, "Held-out synthetic slides: planted compartments, k-means, and CARE stage II regions with the ROI outlined."]]
     res["tables"] = {"care_region_recovery": _records(rec)}
-    if slide_rows: res["tables"]["care_demo_slide"] = slide_rows
+    if slide_rows:
+        res["tables"]["care_demo_slide"] = slide_rows
     res["tables"]["care_summary"] = [{k: v for k, v in res.items() if k not in ("text", "figures", "tables")}]
     res["files"] = ["care_slide.png", "care_regions.png", "care_embeddings.npz", "care_cohort.csv", "care_stage2.pt"]
     return res
@@ -582,10 +645,12 @@ def _step_nuclass(ctx:DemoContext)->dict:
     from pathnb.nuclass_eval import synthetic_cohort, fit_nuclass, predict_nuclass, evaluate_nuclass, plot_reliability
     from pathnb.nuclass_paths import TrainConfig
     from pathnb.cells import CropSpec, NUCLASS_MARKERS
-    cfg = ctx.cfg; n = cfg.nuclass_sections
+    cfg = ctx.cfg
+    n = cfg.nuclass_sections
     with _stages(["sections", "train", "predict", "evaluate"], "NuClass") as bar:
         seeds = list(range(1000 + 100 * cfg.seed, 1000 + 100 * cfg.seed + n))
-        cohort = synthetic_cohort(seeds, cfg.nuclass_px); bar.set("sections")
+        cohort = synthetic_cohort(seeds, cfg.nuclass_px)
+        bar.set("sections")
         _set_threads(ctx.threads)   # scanpy/scikit-learn may have reset the OpenMP thread count
         train, val, test = cohort[:n - 2], cohort[n - 2:n - 1], cohort[n - 1:]
         spec = CropSpec(local_px=24, context_px=128, crop_mpp=0.5, context_out_px=32)
@@ -594,26 +659,35 @@ def _step_nuclass(ctx:DemoContext)->dict:
         tc = TrainConfig(epochs=cfg.nuclass_epochs, lr=3e-3, batch_size=bs, seed=cfg.seed, device=ctx.device)
         classes = list(NUCLASS_MARKERS)
         model, Pval = fit_nuclass(train, val, spec, classes=classes, cfg=tc, gate_epochs=cfg.nuclass_gate_epochs)
-        model.save(ctx.out/"nuclass_model.safetensors"); bar.set("train")
-        P = predict_nuclass(model, test, label_key="true_type", cfg=tc); bar.set("predict")
-        R = evaluate_nuclass(P, classes); bar.set("evaluate")
+        model.save(ctx.out/"nuclass_model.safetensors")
+        bar.set("train")
+        P = predict_nuclass(model, test, label_key="true_type", cfg=tc)
+        bar.set("predict")
+        R = evaluate_nuclass(P, classes)
+        bar.set("evaluate")
     lab = pd.concat([a.obs for _, a in train])
     conf = lab["marker_label_confident"].to_numpy(bool)
     label_acc = float((lab["marker_label"].astype(str) == lab["true_type"].astype(str))[conf].mean())
     sl, at = test[0]
-    pred = P["p_cal"].numpy().argmax(1); y = P["y"].numpy()
+    pred = P["p_cal"].numpy().argmax(1)
+    y = P["y"].numpy()
     cells = pd.DataFrame(dict(cell=at.obs_names, x=at.obsm["spatial"][:, 0], y=at.obsm["spatial"][:, 1], true=at.obs["true_type"].astype(str).to_numpy(),
                               local=np.array(classes)[P["p_local"].numpy().argmax(1)], glob=np.array(classes)[P["p_global"].numpy().argmax(1)],
                               gate=np.array(classes)[pred], gate_weight=P["g"].numpy().ravel(), confidence=P["p_cal"].numpy().max(1)))
-    with atomic_path(ctx.out/"nuclass_cells.csv") as tmp: cells.round(4).to_csv(tmp, index=False)
+    with atomic_path(ctx.out/"nuclass_cells.csv") as tmp:
+        cells.round(4).to_csv(tmp, index=False)
     f1 = _savefig(plot_reliability(P), ctx.fig("reliability"))
     fig, axs = plt.subplots(1, 3, figsize=(10.5, 3.6))
     img = sl.read_region(0, 0, cfg.nuclass_px, cfg.nuclass_px)
     cm = plt.get_cmap("tab10")
     for ax, (title, lbl) in zip(axs, (("H&E (held-out section)", None), ("true cell type", y), ("NuClass (gate, calibrated)", pred))):
-        ax.imshow(img); ax.axis("off"); ax.set_title(title, fontsize=9)
-        if lbl is not None: ax.scatter(cells.x, cells.y, c=[cm(int(v)) for v in lbl], s=9, edgecolors="k", linewidths=0.3)
-    for i, c in enumerate(classes): axs[2].scatter([], [], color=cm(i), label=c, s=12)
+        ax.imshow(img)
+        ax.axis("off")
+        ax.set_title(title, fontsize=9)
+        if lbl is not None:
+            ax.scatter(cells.x, cells.y, c=[cm(int(v)) for v in lbl], s=9, edgecolors="k", linewidths=0.3)
+    for i, c in enumerate(classes):
+        axs[2].scatter([], [], color=cm(i), label=c, s=12)
     axs[2].legend(fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5))
     f2 = _savefig(fig, ctx.fig("nuclass_cells"))
     mf, ece = R["macro_f1"], R["ece"]
@@ -653,30 +727,39 @@ def _step_xmodal(ctx:DemoContext)->dict:
     folds, skipped = [], []
     for f in range(len(coh.institutions)):
         (folds if len(np.unique(coh.label[coh.domain == f])) == 2 else skipped).append(f)
-    if len(folds) < 2: raise InputError("fewer than two institutions have both classes", path="xmodal_patients", fix="use more patients per institution")
+    if len(folds) < 2:
+        raise InputError("fewer than two institutions have both classes", path="xmodal_patients", fix="use more patients per institution")
     preds = []
     for f in progress(folds, desc="leave-one-institution-out", leave=False):
         _set_threads(ctx.threads)
         preds.append(run_lodo(coh, xc, variants, folds=[f], seed=cfg.seed, normalize=cfg.xmodal_normalize))
     preds = pd.concat(preds, ignore_index=True)
-    with atomic_path(ctx.out/"xmodal_predictions.csv") as tmp: preds.round(5).to_csv(tmp, index=False)
+    with atomic_path(ctx.out/"xmodal_predictions.csv") as tmp:
+        preds.round(5).to_csv(tmp, index=False)
     summ = lodo_summary(preds, n_boot=cfg.n_boot, seed=cfg.seed).reset_index()
     # figures: examples per institution; OOD AUC per held-out institution and variant
     fig, axs = plt.subplots(2, len(coh.institutions), figsize=(2.1 * len(coh.institutions), 4.4))
     for d, inst in enumerate(coh.institutions):
         i = int(np.flatnonzero((coh.domain == d) & (coh.label == 1))[0]) if ((coh.domain == d) & (coh.label == 1)).any() else int(np.flatnonzero(coh.domain == d)[0])
-        axs[0, d].imshow(coh.mammo[i], cmap="gray", vmin=0, vmax=1); axs[0, d].contour(coh.lesion[i].astype(float), [0.5], colors="r", linewidths=0.8)
-        axs[0, d].set_title(f"{inst.name}: mammogram", fontsize=8); axs[1, d].imshow(coh.histo[i, 0]); axs[1, d].set_title(f"{inst.name}: H&E patch", fontsize=8)
-        for a in axs[:, d]: a.axis("off")
+        axs[0, d].imshow(coh.mammo[i], cmap="gray", vmin=0, vmax=1)
+        axs[0, d].contour(coh.lesion[i].astype(float), [0.5], colors="r", linewidths=0.8)
+        axs[0, d].set_title(f"{inst.name}: mammogram", fontsize=8)
+        axs[1, d].imshow(coh.histo[i, 0])
+        axs[1, d].set_title(f"{inst.name}: H&E patch", fontsize=8)
+        for a in axs[:, d]:
+            a.axis("off")
     f1 = _savefig(fig, ctx.fig("xmodal_examples"))
     ood_cols = [c for c in summ.columns if c.startswith("ood_inst")]
     fig, ax = plt.subplots(figsize=(6.5, 3.3))
     w = 0.8 / len(summ)
     for j, (_, row) in enumerate(summ.iterrows()):
         ax.bar(np.arange(len(ood_cols)) + j * w - 0.4 + w / 2, [row[c] for c in ood_cols], w, label=f"{row['variant']} (mean {row['ood_auc']:.2f})")
-    ax.axhline(0.5, color="k", lw=0.8, ls=":"); ax.set_ylim(0, 1.05)
+    ax.axhline(0.5, color="k", lw=0.8, ls=":")
+    ax.set_ylim(0, 1.05)
     ax.set_xticks(np.arange(len(ood_cols)), [c.replace("ood_", "held out: ") for c in ood_cols], fontsize=8)
-    ax.set_ylabel("AUC on the unseen institution"); ax.legend(fontsize=7, loc="lower right"); ax.set_title("Leave-one-institution-out", fontsize=9)
+    ax.set_ylabel("AUC on the unseen institution")
+    ax.legend(fontsize=7, loc="lower right")
+    ax.set_title("Leave-one-institution-out", fontsize=9)
     f2 = _savefig(fig, ctx.fig("lodo"))
     e = summ.set_index("variant").loc["ERM"] if "ERM" in set(summ.variant) else summ.set_index("variant").iloc[0]
     res = dict(patients=len(coh), institutions=len(coh.institutions), image_px=cfg.xmodal_px, steps=cfg.xmodal_steps, folds=len(folds),
@@ -692,7 +775,8 @@ def _step_xmodal(ctx:DemoContext)->dict:
                    f"Mean AUC on the unseen institution [95% bootstrap CI] and domain gap (ID − OOD): {lines}. "
                    "The paper reports a mean AUC of 0.90 with a gap of 0.03 for its full model on real data; these tiny CPU runs are a smoke test "
                    "of the protocol, not a replication. Predictions are in `xmodal_predictions.csv`.")
-    if skipped: res["text"] += f"\n\nInstitution(s) {res['skipped_folds']} had a single class and were not held out (AUC undefined)."
+    if skipped:
+        res["text"] += f"\n\nInstitution(s) {res['skipped_folds']} had a single class and were not held out (AUC undefined)."
     res["figures"] = [[f2, "AUC on each unseen institution per variant (dotted line: chance)."], [f1, "One malignant case per institution: mammogram with the planted lesion (red) and its H&E patch."]]
     res["tables"] = {"lodo": _records(summ)}
     res["files"] = ["lodo.png", "xmodal_examples.png", "xmodal_predictions.csv"]
@@ -706,7 +790,8 @@ def _step_metrics(ctx:DemoContext)->dict:
     from pathnb.survival import cox_fit, risk_cutoffs, risk_groups, km_plot_by_risk, logrank_p
     from pathnb.probes import linear_probe
     cfg = ctx.cfg
-    E = np.load(ctx.out/"care_embeddings.npz"); meta = pd.read_csv(ctx.out/"care_cohort.csv")
+    E = np.load(ctx.out/"care_embeddings.npz")
+    meta = pd.read_csv(ctx.out/"care_cohort.csv")
     tr, te = meta[meta.split == "train"].reset_index(drop=True), meta[meta.split == "test"].reset_index(drop=True)
     yte = np.stack([te.time.to_numpy(), te.event.to_numpy()], 1)
     embs = {"CARE slide embedding (stage II)": "slide", "CARE ROI embedding": "roi", "mean of tile features": "mean"}
@@ -787,15 +872,19 @@ def _with_needs(names)->list:
     want, todo = set(), list(names)
     while todo:
         n = todo.pop()
-        if n not in want: want.add(n); todo += list(STEPS[n].needs)
+        if n not in want:
+            want.add(n)
+            todo += list(STEPS[n].needs)
     return [n for n in STEPS if n in want]
 
 def parse_steps(steps:str|list|None)->list:
     "Step names from 'a,b' (None: all), with the steps they need; unknown names raise `InputError`."
-    if steps is None or steps == "" or steps == "all": return list(STEPS)
+    if steps is None or steps == "" or steps == "all":
+        return list(STEPS)
     names = [s.strip() for s in (steps.split(",") if isinstance(steps, str) else steps) if s.strip()]
     bad = [n for n in names if n not in STEPS]
-    if bad or not names: raise InputError(f"unknown step(s) {bad or names}", path="--steps", fix=f"choose from {','.join(STEPS)}")
+    if bad or not names:
+        raise InputError(f"unknown step(s) {bad or names}", path="--steps", fix=f"choose from {','.join(STEPS)}")
     return _with_needs(names)
 
 # %% ../nbs/95_demo.ipynb #ec1400b2
@@ -807,7 +896,8 @@ def _set_threads(n:int):
         import torch
         torch.set_num_threads(n)
 
-def _reason(e:BaseException)->str: return str(e) if isinstance(e, PathnbError) else f"{type(e).__name__}: {e}"
+def _reason(e:BaseException)->str:
+    return str(e) if isinstance(e, PathnbError) else f"{type(e).__name__}: {e}"
 
 def _run_one(ctx:DemoContext, step:DemoStep)->dict:
     "Run (or resume) one step; warnings it raised are kept in its result."
@@ -818,13 +908,15 @@ def _run_one(ctx:DemoContext, step:DemoStep)->dict:
             warnings.simplefilter("always")
             r = step.fn(ctx)
         msgs = list(dict.fromkeys(f"{x.category.__name__}: {str(x.message).splitlines()[0][:200]}" for x in w))
-        if msgs: r["warnings"] = msgs[:8]
+        if msgs:
+            r["warnings"] = msgs[:8]
         return r
     return run_step(ctx.out, step.name, call)
 
 def _prepare_out(out:Path, cfg:DemoConfig, force:bool):
     "Create `out` (emptying it with `force`, only if it is a demo folder); refuse to mix settings."
-    if out.exists() and not out.is_dir(): raise InputError("exists and is not a folder", path=out, fix="pass another --out")
+    if out.exists() and not out.is_dir():
+        raise InputError("exists and is not a folder", path=out, fix="pass another --out")
     if force and out.exists() and any(out.iterdir()):
         if not ((out/"config.json").exists() or (out/"steps").is_dir()):
             raise InputError("refusing to delete a folder that is not a pathnb demo report", path=out, fix="pass an empty or new --out")
@@ -834,9 +926,11 @@ def _prepare_out(out:Path, cfg:DemoConfig, force:bool):
     if p.exists():
         old = json.loads(p.read_text())
         diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-        if diff: raise InputError(f"this report folder was made with other settings ({', '.join(diff)})", path=out,
+        if diff:
+            raise InputError(f"this report folder was made with other settings ({', '.join(diff)})", path=out,
                                   fix="re-run with the same settings to resume, add --force to start over, or pass another --out")
-    else: atomic_write_text(p, json.dumps(new, indent=1))
+    else:
+        atomic_write_text(p, json.dumps(new, indent=1))
 
 # %% ../nbs/95_demo.ipynb #302044bc
 def run_demo(out:str|Path="pathnb_demo", # report folder; re-running resumes finished steps
@@ -861,7 +955,8 @@ def run_demo(out:str|Path="pathnb_demo", # report folder; re-running resumes fin
     cfg = demo_config(fast=fast, slide=slide, slide_mpp=slide_mpp, size=size, seed=seed, encoder=encoder, weights=weights,
                       tile_px=tile_px, tile_mpp=tile_mpp, max_tiles=max_tiles, **kwargs)
     wanted = parse_steps(steps)
-    if threads < 0: raise InputError(f"threads must be ≥ 0, got {threads}", path="--threads")
+    if threads < 0:
+        raise InputError(f"threads must be ≥ 0, got {threads}", path="--threads")
     from pathnb.core import get_device
     get_device(device)   # a missing GPU fails here, not inside a step
     out = Path(out)
@@ -874,9 +969,12 @@ def run_demo(out:str|Path="pathnb_demo", # report folder; re-running resumes fin
         bar.set_postfix_str(step.name)
         stored = out/"steps"/f"{step.name}.json"
         missing = [d for d in step.needs if status.get(d, ("",))[0] not in ("ok", "resumed")]
-        if step.name not in wanted and not stored.exists(): status[step.name] = ("not run", "not requested (--steps)", None); continue
+        if step.name not in wanted and not stored.exists():
+            status[step.name] = ("not run", "not requested (--steps)", None)
+            continue
         if missing:
-            status[step.name] = ("skipped", "needs " + ", ".join(f"{d} ({status[d][0]})" for d in missing), None); continue
+            status[step.name] = ("skipped", "needs " + ", ".join(f"{d} ({status[d][0]})" for d in missing), None)
+            continue
         err = out/"steps"/f"{step.name}.error.txt"
         try:
             r = _run_one(ctx, step)
@@ -885,7 +983,8 @@ def run_demo(out:str|Path="pathnb_demo", # report folder; re-running resumes fin
             status[step.name] = ("failed", _reason(e), None)
             log.warning(f"demo step {step.name!r} failed: {_reason(e)} (traceback in {err})")
             continue
-        if err.exists(): err.unlink()
+        if err.exists():
+            err.unlink()
         ctx.results[step.name] = r
         status[step.name] = ("resumed" if r.get("_resumed") else "ok", "", r.get("_seconds"))
     return write_report(ctx, status, time.time() - t_start)
@@ -913,7 +1012,8 @@ def write_report(ctx:DemoContext, # the run
              + (f"Tile features come from `{feats.get('encoder')}` with {feats.get('weights')}. " if feats else "")
              + "Each section says what was measured and how; the tables are also CSV files in this folder.\n\n"
              "Re-running the same command resumes: finished steps (`steps/*.json`) are not redone. Delete the folder or add `--force` to start over.")
-    if len(bad): intro += ("\n\n" + f"{len(bad)} step(s) did not finish: " + "; ".join(f"{r.step}: {r.note}" for r in bad.itertuples())
+    if len(bad):
+        intro += ("\n\n" + f"{len(bad)} step(s) did not finish: " + "; ".join(f"{r.step}: {r.note}" for r in bad.itertuples())
                            + ". Their sections say why; the command exits with status 1. Fix the cause and re-run the same command: only these steps run again.")
     rep.add("Summary", intro, tables={"steps": summ}, status="failed" if len(bad) else None)
     for n, step in STEPS.items():
@@ -921,7 +1021,8 @@ def write_report(ctx:DemoContext, # the run
         if st in ("ok", "resumed"):
             r = ctx.results[n]
             text = r.get("text", "")
-            if r.get("warnings"): text += "\n\nWarnings raised during this step: " + " | ".join(r["warnings"])
+            if r.get("warnings"):
+                text += "\n\nWarnings raised during this step: " + " | ".join(r["warnings"])
             rep.add(step.title, text, figures=[tuple(f) for f in r.get("figures", [])],
                     tables={k: pd.DataFrame(v) for k, v in r.get("tables", {}).items()}, status="resumed" if st == "resumed" else None)
         elif st == "failed":
@@ -965,7 +1066,8 @@ def demo(out:str="pathnb_demo", # report folder (index.html, figures, CSV tables
     bad = summ[summ.status.isin(["failed", "skipped"])]
     print(f"report: {p}")
     if len(bad):
-        for r in bad.itertuples(): print(f"pathnb demo: step {r.step} {r.status}: {r.note}", file=sys.stderr)
+        for r in bad.itertuples():
+            print(f"pathnb demo: step {r.step} {r.status}: {r.note}", file=sys.stderr)
         raise SystemExit(1)
 
 # %% ../nbs/95_demo.ipynb #6c1413e1

@@ -324,7 +324,7 @@ register_encoder(EncoderConfig("test-vit", "vit_tiny_patch16_224", dict(img_size
 register_encoder(EncoderConfig("test-vit-cm", "vit_tiny_patch16_224",
                                dict(img_size=32, patch_size=8, embed_dim=16, depth=1, num_heads=2, global_pool="", reg_tokens=2, no_embed_class=True),
                                input_size=32, dim=32, pool="cls+mean", notes="tiny random ViT with registers and class⊕mean pooling (Virchow2-style), for tests"),
-                 overwrite=True);
+                 overwrite=True)
 
 # %% ../nbs/06_encoders.ipynb #1085f323
 def list_encoders(pathology_only:bool=False, # only the named (non-test) entries of the registry
@@ -335,9 +335,12 @@ def list_encoders(pathology_only:bool=False, # only the named (non-test) entries
 def encoder_config(name:str|EncoderConfig, # a registry name, a timm model name, or a config
                   )->EncoderConfig:
     "The `EncoderConfig` for `name`: from the registry, or built from timm's defaults for a plain timm name."
-    if isinstance(name, EncoderConfig): return name
-    if not isinstance(name, str) or not name: raise InputError(f"encoder name must be a non-empty string, got {name!r}", path="encoder")
-    if name in ENCODERS: return ENCODERS[name]
+    if isinstance(name, EncoderConfig):
+        return name
+    if not isinstance(name, str) or not name:
+        raise InputError(f"encoder name must be a non-empty string, got {name!r}", path="encoder")
+    if name in ENCODERS:
+        return ENCODERS[name]
     import timm
     arch = name.split(".")[0]
     if not timm.is_model(arch):
@@ -353,11 +356,13 @@ def encoder_config(name:str|EncoderConfig, # a registry name, a timm model name,
 # %% ../nbs/06_encoders.ipynb #6ed68ce6
 def _layer(kind:str, v):
     "Resolve a layer given by name in a config."
-    if not isinstance(v, str): return v
+    if not isinstance(v, str):
+        return v
     from timm.layers import SwiGLUPacked, SwiGLU, Mlp, GluMlp
     table = dict(mlp_layer={"swiglu_packed": SwiGLUPacked, "swiglu": SwiGLU, "mlp": Mlp, "glu": GluMlp},
                  act_layer={"silu": nn.SiLU, "gelu": nn.GELU, "relu": nn.ReLU})
-    if v.lower() not in table[kind]: raise InputError(f"unknown {kind} {v!r}", path=kind, fix=f"use one of {sorted(table[kind])} or pass the class")
+    if v.lower() not in table[kind]:
+        raise InputError(f"unknown {kind} {v!r}", path=kind, fix=f"use one of {sorted(table[kind])} or pass the class")
     return table[kind][v.lower()]
 
 def build_model(cfg:EncoderConfig|str, # config or name
@@ -367,10 +372,13 @@ def build_model(cfg:EncoderConfig|str, # config or name
     cfg = encoder_config(cfg)
     kw = dict(cfg.timm_kwargs)
     for k in ("mlp_layer", "act_layer"):
-        if k in kw: kw[k] = _layer(k, kw[k])
-    if "norm_eps" in kw: kw["norm_layer"] = partial(nn.LayerNorm, eps=kw.pop("norm_eps"))
+        if k in kw:
+            kw[k] = _layer(k, kw[k])
+    if "norm_eps" in kw:
+        kw["norm_layer"] = partial(nn.LayerNorm, eps=kw.pop("norm_eps"))
     with torch.device(device):
-        if cfg.builder is not None: return cfg.builder(**kw)
+        if cfg.builder is not None:
+            return cfg.builder(**kw)
         import timm
         return timm.create_model(cfg.timm_name, pretrained=False, num_classes=0, **kw)
 
@@ -644,10 +652,12 @@ def save_weights(model:nn.Module, # network (or an `Encoder`, whose inner model 
     "Save `model`'s state dict as safetensors, atomically."
     from safetensors.torch import save_file
     path = Path(path)
-    if path.suffix != ".safetensors": raise InputError(f"expected a .safetensors path, got {path.name!r}", path=path)
+    if path.suffix != ".safetensors":
+        raise InputError(f"expected a .safetensors path, got {path.name!r}", path=path)
     m = model.model if isinstance(model, Encoder) else model
     sd = {k: v.detach().to("cpu").contiguous().clone() for k, v in m.state_dict().items()}
-    with atomic_path(path) as tmp: save_file(sd, str(tmp))
+    with atomic_path(path) as tmp:
+        save_file(sd, str(tmp))
     return path
 
 # %% ../nbs/06_encoders.ipynb #af803ce2
@@ -675,22 +685,30 @@ class Encoder(nn.Module):
         self.register_buffer("std", torch.tensor(cfg.std).view(1, 3, 1, 1), persistent=False)
         self.model.eval()
     @property
-    def name(self)->str: return self.cfg.name
+    def name(self)->str:
+        return self.cfg.name
     @property
-    def input_size(self)->int: return self.cfg.input_size
+    def input_size(self)->int:
+        return self.cfg.input_size
     @property
-    def dim(self)->int: return self.cfg.dim
+    def dim(self)->int:
+        return self.cfg.dim
     @property
-    def tile_px(self)->int: return self.cfg.tile_px
+    def tile_px(self)->int:
+        return self.cfg.tile_px
     @property
-    def device(self)->torch.device: return self.mean.device
+    def device(self)->torch.device:
+        return self.mean.device
 
     def preprocess(self, x:torch.Tensor, # uint8 tiles (B, H, W, 3) or (B, 3, H, W), on any device
                   )->torch.Tensor: # float (B, 3, input_size, input_size), normalised
         "Tiles as read from a slide → the model's input: float, resized, normalised."
-        if x.ndim == 3: x = x[None]
-        if x.ndim != 4 or 3 not in (x.shape[1], x.shape[-1]): raise InputError(f"expected tiles (B, H, W, 3) or (B, 3, H, W), got {tuple(x.shape)}", path="x")
-        if x.shape[-1] == 3 and x.shape[1] != 3: x = x.permute(0, 3, 1, 2)
+        if x.ndim == 3:
+            x = x[None]
+        if x.ndim != 4 or 3 not in (x.shape[1], x.shape[-1]):
+            raise InputError(f"expected tiles (B, H, W, 3) or (B, 3, H, W), got {tuple(x.shape)}", path="x")
+        if x.shape[-1] == 3 and x.shape[1] != 3:
+            x = x.permute(0, 3, 1, 2)
         x = x.float().div_(255) if x.dtype == torch.uint8 else x.float()
         return (_resize_crop(x, self.cfg) - self.mean.to(x.device)) / self.std.to(x.device)
 
@@ -709,7 +727,8 @@ class Encoder(nn.Module):
               batch_size:int=64, # tiles per forward pass
              )->np.ndarray: # float32 (B, dim)
         "Embed tiles held in memory; returns float32 numpy."
-        if isinstance(tiles, (list, tuple)): tiles = np.stack(tiles)
+        if isinstance(tiles, (list, tuple)):
+            tiles = np.stack(tiles)
         t = torch.as_tensor(tiles)
         out = [self(self.preprocess(t[i:i + batch_size].to(self.device))).float().cpu() for i in range(0, len(t), batch_size)]
         return torch.cat(out).numpy() if out else np.zeros((0, self.dim), np.float32)

@@ -45,13 +45,16 @@ class TileBatches(Dataset):
                  rgb:bool=False, # deliver uint8 RGB for an encoder: 1 channel replicated, scaled by `intensity_max`
                  intensity_max=None, # per-channel value mapped to 255 when `rgb` (needed for 16-bit data)
                 ):
-        if not isinstance(tiles, Tiles): raise InputError(f"tiles must be a pathnb.tiling.Tiles table, got {type(tiles).__name__}", path="tiles", fix="make one with tile_slide(slide, tile_mpp, tile_px)")
-        if int(batch_size) < 1: raise InputError(f"batch_size must be ≥ 1, got {batch_size}", path="batch_size")
+        if not isinstance(tiles, Tiles):
+            raise InputError(f"tiles must be a pathnb.tiling.Tiles table, got {type(tiles).__name__}", path="tiles", fix="make one with tile_slide(slide, tile_mpp, tile_px)")
+        if int(batch_size) < 1:
+            raise InputError(f"batch_size must be ≥ 1, got {batch_size}", path="batch_size")
         self.path = Path(slide.path if isinstance(slide, Slide) else slide)
         self.xy, self.tile_px, self.downsample, self.batch_size = tiles.xy, int(tiles.spec.tile_px), float(tiles.spec.downsample), int(batch_size)
         self.spec, self.channels, self.rgb, self.intensity_max = tiles.spec, channels, bool(rgb), intensity_max
         self._slide, self._pid, self._own = (slide, os.getpid(), False) if isinstance(slide, Slide) else (None, None, True)
-    def __len__(self): return math.ceil(len(self.xy) / self.batch_size)
+    def __len__(self):
+        return math.ceil(len(self.xy) / self.batch_size)
     @property
     def slide(self)->Slide:
         "This process's slide handle (opened on first use in each process)."
@@ -59,13 +62,15 @@ class TileBatches(Dataset):
             self._slide, self._pid, self._own = open_slide(self.path), os.getpid(), True
         return self._slide
     def __getitem__(self, j:int)->tuple[torch.Tensor, torch.Tensor]:
-        if not 0 <= j < len(self): raise IndexError(j)
+        if not 0 <= j < len(self):
+            raise IndexError(j)
         i0, i1 = j * self.batch_size, min(len(self.xy), (j + 1) * self.batch_size)
         s, t = self.slide, self.tile_px
         ch = _read_channels(self.spec, s, self.channels)
         if ch is None:
             out = np.empty((i1 - i0, t, t, 3), np.uint8)
-            for k, (x, y) in enumerate(self.xy[i0:i1]): out[k] = s.read_region(x, y, t, t, downsample=self.downsample)
+            for k, (x, y) in enumerate(self.xy[i0:i1]):
+                out[k] = s.read_region(x, y, t, t, downsample=self.downsample)
         else:
             out = np.stack([s.read_region(x, y, t, t, downsample=self.downsample, channels=ch) for x, y in self.xy[i0:i1]])
             if self.rgb:
@@ -73,19 +78,25 @@ class TileBatches(Dataset):
         return torch.from_numpy(out), torch.arange(i0, i1)
     def close(self):
         "Close the slide handle if this dataset opened it."
-        if self._own and self._slide is not None and self._pid == os.getpid(): self._slide.close()
+        if self._own and self._slide is not None and self._pid == os.getpid():
+            self._slide.close()
         self._slide = None
-    def __getstate__(self): return {**self.__dict__, "_slide": None, "_pid": None}
+    def __getstate__(self):
+        return {**self.__dict__, "_slide": None, "_pid": None}
 
 # %% ../nbs/07_features.ipynb #aa6893e3
 def _amp_dtype(device:torch.device, amp:bool|str|None):
     "The autocast dtype for `amp` on `device` (None: no autocast)."
-    if amp is None: amp = device.type == "cuda"
-    if amp is False: return None
+    if amp is None:
+        amp = device.type == "cuda"
+    if amp is False:
+        return None
     if isinstance(amp, str):
-        if amp not in ("bf16", "fp16"): raise InputError(f"amp must be True/False/'bf16'/'fp16', got {amp!r}", path="amp")
+        if amp not in ("bf16", "fp16"):
+            raise InputError(f"amp must be True/False/'bf16'/'fp16', got {amp!r}", path="amp")
         return torch.bfloat16 if amp == "bf16" else torch.float16
-    if device.type == "cuda": return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return torch.bfloat16
 
 def encoder_channels(slide:Slide, # the open slide
@@ -157,10 +168,14 @@ def extract_features(slide:Slide|str|Path, # an open slide or its path
         dev = get_device(device)
         encoder = encoder.to(dev).eval()
         n = len(tiles)
-        if out is None: out = np.empty((n, encoder.dim), np.float32)
-        elif tuple(out.shape) != (n, encoder.dim): raise InputError(f"out has shape {tuple(out.shape)}, expected ({n}, {encoder.dim})", path="out")
-        if n == 0: return out
-        if num_workers is None: num_workers = min(4, max(0, (os.cpu_count() or 1) - 1))
+        if out is None:
+            out = np.empty((n, encoder.dim), np.float32)
+        elif tuple(out.shape) != (n, encoder.dim):
+            raise InputError(f"out has shape {tuple(out.shape)}, expected ({n}, {encoder.dim})", path="out")
+        if n == 0:
+            return out
+        if num_workers is None:
+            num_workers = min(4, max(0, (os.cpu_count() or 1) - 1))
         dl = DataLoader(ds, batch_size=None, shuffle=False, num_workers=num_workers, pin_memory=dev.type == "cuda",
                         prefetch_factor=prefetch if num_workers else None, multiprocessing_context=mp_context if num_workers else None)
         dt = _amp_dtype(dev, amp)
@@ -169,7 +184,8 @@ def extract_features(slide:Slide|str|Path, # an open slide or its path
             for x, idx in progress(dl, desc=f"{encoder.name} features", disable=None if show_progress else True):
                 f = encoder(encoder.preprocess(x.to(dev, non_blocking=True)))
                 out[int(idx[0]):int(idx[-1]) + 1] = f.float().cpu().numpy()
-    finally: ds.close()
+    finally:
+        ds.close()
     return out
 
 # %% ../nbs/07_features.ipynb #7c088a3b
@@ -189,13 +205,15 @@ def embed_slide(slide:Slide|str|Path, # an open slide or its path
                ):
     "Tile (if needed), embed and store a slide's features in its AnnData (`obsm['X_<encoder>']`), resumably."
     tile_mpp = renamed_arg(tile_mpp, mpp, "tile_mpp", "mpp", "embed_slide")
-    if isinstance(encoder, str): encoder = load_encoder(encoder)
+    if isinstance(encoder, str):
+        encoder = load_encoder(encoder)
     key = feature_key(encoder.name)
     adata = None
     if out is not None and Path(out).exists():
         adata = read_adata(out)
         if key in adata.obsm and not overwrite:
-            get_logger("pathnb.features").info(f"{out}: {key} already present, skipping"); return adata
+            get_logger("pathnb.features").info(f"{out}: {key} already present, skipping")
+            return adata
         tiles = tiles_from_adata(adata)
     own = not isinstance(slide, Slide)
     s = open_slide(slide, slide_mpp=slide_mpp) if own else slide
@@ -211,11 +229,14 @@ def embed_slide(slide:Slide|str|Path, # an open slide or its path
         feats = extract_features(s, tiles, encoder, channels=ch, force=force, intensity_max=imax, **kwargs)
         forced = force and slide_modality(s) == "fluorescence" and getattr(encoder.cfg, "modality", None) == "brightfield"
     finally:
-        if own: s.close()
-    if adata is None: adata = tiles_to_adata(tiles)
+        if own:
+            s.close()
+    if adata is None:
+        adata = tiles_to_adata(tiles)
     cfg = encoder.cfg
     extra = {k: v for k, v in dict(channels=ch, intensity_max=imax, forced_modality=True if forced else None).items() if v is not None}
     add_features(adata, feats, encoder.name, input_size=cfg.input_size, mean=list(cfg.mean), std=list(cfg.std),
                  arch=cfg.timm_name or "custom", weights=encoder.weights, pool=cfg.pool, **extra)
-    if out is not None: write_adata(adata, out)
+    if out is not None:
+        write_adata(adata, out)
     return adata

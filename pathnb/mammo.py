@@ -30,13 +30,15 @@ def window_intensity(img:np.ndarray, # 2-D image, any numeric dtype
                     )->np.ndarray: # float32 in [0, 1]
     "Map an intensity window (given, or robust percentiles of the foreground) to [0, 1]."
     a = np.asarray(img, dtype=np.float32)
-    if a.ndim != 2: raise InputError(f"expected a 2-D grey image, got shape {a.shape}", path="img", fix="convert RGB to grey first")
+    if a.ndim != 2:
+        raise InputError(f"expected a 2-D grey image, got shape {a.shape}", path="img", fix="convert RGB to grey first")
     if center is not None and width is not None:
         lo, hi = center - width / 2, center + width / 2
     else:
         fg = a[a > a.min()] if (a > a.min()).mean() > 0.01 else a.ravel()
         lo, hi = np.percentile(fg, pct)
-    if hi <= lo: return np.zeros_like(a)
+    if hi <= lo:
+        return np.zeros_like(a)
     return np.clip((a - lo) / (hi - lo), 0, 1).astype(np.float32)
 
 # %% ../nbs/40_mammo.ipynb #bf0ea33a
@@ -172,10 +174,12 @@ class Mammogram:
     flipped:bool      # True when the stored image was mirrored
     meta:dict=field(default_factory=dict)  # laterality, view, photometric, chest_wall (as stored), voi, transfer_syntax
     film:np.ndarray|None=None  # bool exposed film area (padding excluded), same orientation
-    def __repr__(self): return f"Mammogram({self.image.shape[1]}×{self.image.shape[0]}, flipped={self.flipped}, {self.meta.get('laterality')})"
+    def __repr__(self):
+        return f"Mammogram({self.image.shape[1]}×{self.image.shape[0]}, flipped={self.flipped}, {self.meta.get('laterality')})"
 
 def _resize01(a:np.ndarray, size:int|None)->np.ndarray:
-    if size is None: return a
+    if size is None:
+        return a
     from PIL import Image
     return np.asarray(Image.fromarray(a.astype(np.float32), mode="F").resize((size, size), Image.BILINEAR), np.float32)
 
@@ -200,11 +204,14 @@ def _dicom_window(ds, a:np.ndarray, window:str)->tuple: # (image in [0, 1], how 
         lut = np.asarray(item.LUTData, np.float64).ravel()
         out = apply_voi_lut(np.rint(a).astype(np.int64), ds, index=0, prefer_lut=True).astype(np.float64)
         lo, hi = lut.min(), lut.max()
-        if hi <= lo: return np.zeros(a.shape, np.float32), "voi_lut"
+        if hi <= lo:
+            return np.zeros(a.shape, np.float32), "voi_lut"
         return np.clip((out - lo) / (hi - lo), 0, 1).astype(np.float32), "voi_lut"
     c, w = getattr(ds, "WindowCenter", None), getattr(ds, "WindowWidth", None)
-    if isinstance(c, pydicom.multival.MultiValue): c = c[0]
-    if isinstance(w, pydicom.multival.MultiValue): w = w[0]
+    if isinstance(c, pydicom.multival.MultiValue):
+        c = c[0]
+    if isinstance(w, pydicom.multival.MultiValue):
+        w = w[0]
     if window == "auto" and c is not None and w is not None:
         return window_intensity(a, float(c), float(w)), "window"
     return window_intensity(a), "percentile"
@@ -217,15 +224,18 @@ def read_mammogram(path:str|Path, # .dcm / .dicom, or .png / .jpg / .tif
                   )->Mammogram:
     "Read, window, mask and orient one mammogram from DICOM (any transfer syntax with a decoder) or an image file."
     path = Path(path)
-    if not path.exists(): raise InputError("file not found", path=path, fix="check the manifest's path column")
+    if not path.exists():
+        raise InputError("file not found", path=path, fix="check the manifest's path column")
     if window not in ("auto", "percentile"):
         raise InputError(f"window={window!r}", path="window", fix='use "auto" or "percentile"')
     meta = dict(path=str(path))
     if path.suffix.lower() in (".dcm", ".dicom") or path.suffix == "":
         import pydicom
         from pydicom.pixels import apply_modality_lut
-        try: ds = pydicom.dcmread(str(path))
-        except Exception as e: raise InputError(f"not a readable DICOM file ({type(e).__name__}: {e})", path=path, fix="re-export the image as DICOM or PNG")
+        try:
+            ds = pydicom.dcmread(str(path))
+        except Exception as e:
+            raise InputError(f"not a readable DICOM file ({type(e).__name__}: {e})", path=path, fix="re-export the image as DICOM or PNG")
         if "PixelData" not in ds:
             raise InputError("DICOM has no pixel data (header-only or a report)", path=path, fix="drop this row from the manifest or point it to the image series")
         a = _dicom_pixels(ds, path)
@@ -244,7 +254,8 @@ def read_mammogram(path:str|Path, # .dcm / .dicom, or .png / .jpg / .tif
                     voi=how, transfer_syntax=getattr(ts, "name", None))
     else:
         from PIL import Image
-        try: raw = np.asarray(Image.open(path).convert("F"), np.float32)
+        try:
+            raw = np.asarray(Image.open(path).convert("F"), np.float32)
         except Exception as e:
             raise InputError(f"cannot open image ({e})", path=path, fix="use PNG, JPEG, TIFF or DICOM")
         img = window_intensity(raw)
@@ -291,18 +302,27 @@ def write_test_dicom(path:str|Path, # destination .dcm
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
     if syntax not in DICOM_SYNTAXES:
         raise InputError(f"unknown syntax {syntax!r}", path="syntax", fix=f"use one of {list(DICOM_SYNTAXES)}")
-    fm = FileMetaDataset(); fm.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.1.2"
-    fm.MediaStorageSOPInstanceUID = generate_uid(); fm.TransferSyntaxUID = ExplicitVRLittleEndian
+    fm = FileMetaDataset()
+    fm.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.1.2"
+    fm.MediaStorageSOPInstanceUID = generate_uid()
+    fm.TransferSyntaxUID = ExplicitVRLittleEndian
     ds = FileDataset(str(path), {}, file_meta=fm, preamble=b"\0" * 128)
-    ds.SOPClassUID = fm.MediaStorageSOPClassUID; ds.SOPInstanceUID = fm.MediaStorageSOPInstanceUID
-    ds.Modality = "MG"; ds.PatientID = patient_id; ds.ImageLaterality = laterality; ds.ViewPosition = "CC"
+    ds.SOPClassUID = fm.MediaStorageSOPClassUID
+    ds.SOPInstanceUID = fm.MediaStorageSOPInstanceUID
+    ds.Modality = "MG"
+    ds.PatientID = patient_id
+    ds.ImageLaterality = laterality
+    ds.ViewPosition = "CC"
     if img is not None:
         img = np.asarray(img, np.uint16)
-        if monochrome1: img = (4095 - img).astype(np.uint16)
-        ds.Rows, ds.Columns = img.shape; ds.SamplesPerPixel = 1
+        if monochrome1:
+            img = (4095 - img).astype(np.uint16)
+        ds.Rows, ds.Columns = img.shape
+        ds.SamplesPerPixel = 1
         ds.PhotometricInterpretation = "MONOCHROME1" if monochrome1 else "MONOCHROME2"
         ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
-        if window is not None: ds.WindowCenter, ds.WindowWidth = window
+        if window is not None:
+            ds.WindowCenter, ds.WindowWidth = window
         if voi_lut is not None:
             item = Dataset()
             item.add_new(0x00283002, "US", [len(voi_lut), 0, 16])          # LUTDescriptor: entries, first value, bits
@@ -314,7 +334,8 @@ def write_test_dicom(path:str|Path, # destination .dcm
         elif syntax != "explicit":
             ds.compress(DICOM_SYNTAXES[syntax])
     path = Path(path)
-    with atomic_path(path) as tmp: ds.save_as(str(tmp), enforce_file_format=True)
+    with atomic_path(path) as tmp:
+        ds.save_as(str(tmp), enforce_file_format=True)
     return path
 
 # %% ../nbs/40_mammo.ipynb #383d48a9
@@ -379,13 +400,15 @@ def macenko_stains(img:np.ndarray, # uint8 RGB H&E image
     "Macenko stain vectors and maximal concentrations of an H&E image."
     od = _od(img, Io)
     t = od[(od > beta).all(1)]
-    if len(t) < 20: raise InputError(f"only {len(t)} tissue pixels above OD {beta}", path="img", fix="use a patch that contains stained tissue")
+    if len(t) < 20:
+        raise InputError(f"only {len(t)} tissue pixels above OD {beta}", path="img", fix="use a patch that contains stained tissue")
     _, V = np.linalg.eigh(np.cov(t.T))
     V = V[:, [1, 2]]
     V = V * np.sign(V.sum(0, keepdims=True) + 1e-12)
     phi = np.arctan2(t @ V[:, 1], t @ V[:, 0])
     lo, hi = np.percentile(phi, alpha), np.percentile(phi, 100 - alpha)
-    v1 = V @ np.array([np.cos(lo), np.sin(lo)]); v2 = V @ np.array([np.cos(hi), np.sin(hi)])
+    v1 = V @ np.array([np.cos(lo), np.sin(lo)])
+    v2 = V @ np.array([np.cos(hi), np.sin(hi)])
     HE = np.stack([v1, v2], 1) if v1[0] > v2[0] else np.stack([v2, v1], 1)   # haematoxylin has the larger red OD
     HE = HE / np.linalg.norm(HE, axis=0, keepdims=True)
     C = np.linalg.lstsq(HE, od.T, rcond=None)[0]
@@ -418,20 +441,25 @@ class StainNormalizer:
     "Macenko or Reinhard stain normalisation to a reference image."
     def __init__(self, method:str="macenko", # "macenko" or "reinhard"
                  Io:float=240.): # background intensity for Macenko
-        if method not in ("macenko", "reinhard"): raise InputError(f"unknown method {method!r}", path="method", fix='use "macenko" or "reinhard"')
+        if method not in ("macenko", "reinhard"):
+            raise InputError(f"unknown method {method!r}", path="method", fix='use "macenko" or "reinhard"')
         self.method, self.Io, self.fitted = method, Io, False
     def fit(self, ref:np.ndarray, # uint8 RGB reference image
             force:bool=False): # skip the brightfield check
         "Learn the reference stain vectors (Macenko) or Lab statistics (Reinhard)."
         check_brightfield(ref, "reference image", force=force)
-        if self.method == "macenko": self.HE, self.maxC = macenko_stains(ref, self.Io)
-        else: self.mu, self.sd = reinhard_stats(ref)
-        self.fitted = True; return self
+        if self.method == "macenko":
+            self.HE, self.maxC = macenko_stains(ref, self.Io)
+        else:
+            self.mu, self.sd = reinhard_stats(ref)
+        self.fitted = True
+        return self
     def transform(self, img:np.ndarray, # uint8 RGB image
                   force:bool=False, # skip the brightfield check
                  )->np.ndarray: # normalised uint8 RGB
         "Normalise one image to the fitted reference."
-        if not self.fitted: raise InputError("normaliser not fitted", path="StainNormalizer", fix="call .fit(reference_image) first")
+        if not self.fitted:
+            raise InputError("normaliser not fitted", path="StainNormalizer", fix="call .fit(reference_image) first")
         check_brightfield(img, force=force)
         img = np.asarray(img)[..., :3]
         if self.method == "reinhard":
@@ -453,16 +481,22 @@ def check_manifest(df:pd.DataFrame, # a manifest table
                   )->pd.DataFrame:
     "Validate a manifest (columns, modalities, labels) and return it with standard dtypes."
     miss = [c for c in ["patient_id", "modality", "path", "label", "domain"] if c not in df.columns]
-    if miss: raise InputError(f"missing columns {miss}", path=name, fix=f"a manifest needs columns {MANIFEST_COLS}")
+    if miss:
+        raise InputError(f"missing columns {miss}", path=name, fix=f"a manifest needs columns {MANIFEST_COLS}")
     df = df.copy()
     for c in MANIFEST_COLS:
-        if c not in df.columns: df[c] = np.nan if c in ("label", "grade") else ""
+        if c not in df.columns:
+            df[c] = np.nan if c in ("label", "grade") else ""
     bad = sorted(set(df.modality) - {"mammo", "histo"})
-    if bad: raise InputError(f"unknown modality {bad}", path=name, fix='modality must be "mammo" or "histo"')
+    if bad:
+        raise InputError(f"unknown modality {bad}", path=name, fix='modality must be "mammo" or "histo"')
     lab = pd.to_numeric(df.label, errors="coerce")
-    if not lab.dropna().isin([0, 1]).all(): raise InputError("labels must be 0, 1 or empty", path=name, fix="map benign/normal to 0 and malignant to 1")
-    df["label"] = lab; df["grade"] = pd.to_numeric(df.grade, errors="coerce")
-    df["patient_id"] = df.patient_id.astype(str); df["domain"] = df.domain.astype(str)
+    if not lab.dropna().isin([0, 1]).all():
+        raise InputError("labels must be 0, 1 or empty", path=name, fix="map benign/normal to 0 and malignant to 1")
+    df["label"] = lab
+    df["grade"] = pd.to_numeric(df.grade, errors="coerce")
+    df["patient_id"] = df.patient_id.astype(str)
+    df["domain"] = df.domain.astype(str)
     return df[MANIFEST_COLS + [c for c in df.columns if c not in MANIFEST_COLS]].reset_index(drop=True)
 
 # %% ../nbs/40_mammo.ipynb #c2326892
@@ -473,11 +507,13 @@ def _first_dcm(folder:Path)->Path|None:
 def _resolve(root:Path, rel:str)->Path|None:
     rel = str(rel).strip().replace("\\", "/")
     p = root/rel
-    if p.exists(): return p
+    if p.exists():
+        return p
     parts = rel.split("/")
     for k in range(len(parts) - 1, 0, -1):
         f = _first_dcm(root.joinpath(*parts[:k]))
-        if f is not None: return f
+        if f is not None:
+            return f
     return None
 
 def read_cbis_ddsm(root:str|Path, # folder with the case-description CSVs and the DICOM tree
@@ -486,14 +522,19 @@ def read_cbis_ddsm(root:str|Path, # folder with the case-description CSVs and th
     "Manifest for CBIS-DDSM (mass and calcification case CSVs + DICOMs + ROI masks)."
     root = Path(root)
     csvs = sorted(root.rglob("*case_description*.csv"))
-    if not csvs: raise InputError("no *case_description*.csv found", path=root, fix="point root to the CBIS-DDSM folder with the TCIA CSV files")
+    if not csvs:
+        raise InputError("no *case_description*.csv found", path=root, fix="point root to the CBIS-DDSM folder with the TCIA CSV files")
     rows = []
     col = dict(full="image file path", roi="ROI mask file path", crop="cropped image file path")[kind]
     for f in csvs:
-        t = pd.read_csv(f); t.columns = [c.strip() for c in t.columns]
+        t = pd.read_csv(f)
+        t.columns = [c.strip() for c in t.columns]
         for _, r in t.iterrows():
-            p = _resolve(root, r[col]); roi = _resolve(root, r["ROI mask file path"]) if "ROI mask file path" in t else None
-            if p is None: get_logger("pathnb.mammo").warning(f"CBIS-DDSM: {r[col]} not found under {root}; row skipped"); continue
+            p = _resolve(root, r[col])
+            roi = _resolve(root, r["ROI mask file path"]) if "ROI mask file path" in t else None
+            if p is None:
+                get_logger("pathnb.mammo").warning(f"CBIS-DDSM: {r[col]} not found under {root}; row skipped")
+                continue
             path_ = str(r["pathology"]).upper()
             rows.append(dict(dataset="CBIS-DDSM", patient_id=r["patient_id"], modality="mammo", path=str(p),
                              label=1 if path_.startswith("MALIGNANT") else 0, grade=np.nan, domain="CBIS-DDSM",
@@ -504,15 +545,20 @@ def read_cbis_ddsm(root:str|Path, # folder with the case-description CSVs and th
 _BIRADS_MAL = {"4", "4a", "4b", "4c", "5", "6"}
 def read_inbreast(root:str|Path)->pd.DataFrame: # root holding INbreast.csv, AllDICOMs/ and AllXML/
     "Manifest for INbreast (label = BI-RADS ≥ 4, a proxy for malignancy)."
-    root = Path(root); csv = root/"INbreast.csv"
-    if not csv.exists(): raise InputError("INbreast.csv not found", path=root, fix="point root to the INbreast release folder (INbreast.csv, AllDICOMs/, AllXML/)")
-    t = pd.read_csv(csv, sep=";"); t.columns = [c.strip() for c in t.columns]
+    root = Path(root)
+    csv = root/"INbreast.csv"
+    if not csv.exists():
+        raise InputError("INbreast.csv not found", path=root, fix="point root to the INbreast release folder (INbreast.csv, AllDICOMs/, AllXML/)")
+    t = pd.read_csv(csv, sep=";")
+    t.columns = [c.strip() for c in t.columns]
     dcms = {p.name.split("_")[0]: p for p in (root/"AllDICOMs").glob("*.dcm")}
     rows = []
     for _, r in t.iterrows():
         fn = str(r["File Name"]).strip().split(".")[0]
         p = dcms.get(fn)
-        if p is None: get_logger("pathnb.mammo").warning(f"INbreast: no DICOM for File Name {fn}; row skipped"); continue
+        if p is None:
+            get_logger("pathnb.mammo").warning(f"INbreast: no DICOM for File Name {fn}; row skipped")
+            continue
         br = str(r["Bi-Rads"]).strip().lower()
         xml = root/"AllXML"/f"{fn}.xml"
         rows.append(dict(dataset="INbreast", patient_id=p.name.split("_")[1], modality="mammo", path=str(p),
@@ -523,17 +569,21 @@ def read_inbreast(root:str|Path)->pd.DataFrame: # root holding INbreast.csv, All
 BACH_CLASSES = {"Normal": 0, "Benign": 0, "InSitu": 1, "Invasive": 1}
 def read_bach(root:str|Path)->pd.DataFrame: # folder containing Photos/<class>/*.tif (or the class folders directly)
     "Manifest for BACH microscopy images (class folders; malignant = InSitu or Invasive)."
-    root = Path(root); base = root/"Photos" if (root/"Photos").is_dir() else root
+    root = Path(root)
+    base = root/"Photos" if (root/"Photos").is_dir() else root
     rows = [dict(dataset="BACH", patient_id=f"BACH_{p.stem}", modality="histo", path=str(p), label=lab, grade=np.nan,
                  domain="BACH", roi="", bach_class=c)
             for c, lab in BACH_CLASSES.items() for p in sorted((base/c).glob("*.tif")) + sorted((base/c).glob("*.png"))]
-    if not rows: raise InputError("no images in Normal/Benign/InSitu/Invasive folders", path=base, fix="point root to ICIAR2018_BACH_Challenge/Photos")
+    if not rows:
+        raise InputError("no images in Normal/Benign/InSitu/Invasive folders", path=base, fix="point root to ICIAR2018_BACH_Challenge/Photos")
     return check_manifest(pd.DataFrame(rows), "BACH")
 
 def parse_asap_xml(path:str|Path)->list[dict]: # ASAP/CAMELYON annotation XML
     "Polygons of an ASAP annotation file: [{name, group, xy (n×2 level-0 pixels)}]."
-    try: root = ET.parse(str(path)).getroot()
-    except ET.ParseError as e: raise InputError(f"not valid XML ({e})", path=path, fix="re-export the annotation from ASAP")
+    try:
+        root = ET.parse(str(path)).getroot()
+    except ET.ParseError as e:
+        raise InputError(f"not valid XML ({e})", path=path, fix="re-export the annotation from ASAP")
     out = []
     for a in root.iter("Annotation"):
         co = sorted(a.iter("Coordinate"), key=lambda c: int(float(c.get("Order", 0))))
@@ -543,19 +593,23 @@ def parse_asap_xml(path:str|Path)->list[dict]: # ASAP/CAMELYON annotation XML
 
 def _c16_centre(stem:str)->str:
     kind, num = stem.split("_")[0], int(re.sub(r"\D", "", stem) or 0)
-    if kind == "normal": return "RUMC" if num <= 100 else "UMCU"
-    if kind == "tumor": return "RUMC" if num <= 70 else "UMCU"
+    if kind == "normal":
+        return "RUMC" if num <= 100 else "UMCU"
+    if kind == "tumor":
+        return "RUMC" if num <= 70 else "UMCU"
     return "unknown"
 
 def read_camelyon(root:str|Path)->pd.DataFrame: # CAMELYON16 or CAMELYON17 training folder
     "Manifest for CAMELYON16/17 WSIs with XML annotations; domain = centre."
-    root = Path(root); rows = []
+    root = Path(root)
+    rows = []
     ann = {p.stem: p for p in root.rglob("*.xml")}
     c17 = sorted(root.rglob("center_*"))
     if c17:
         stages = {}
         for f in root.rglob("*stage_labels*.csv"):
-            s = pd.read_csv(f); stages.update(dict(zip(s.iloc[:, 0].astype(str), s.iloc[:, 1].astype(str))))
+            s = pd.read_csv(f)
+            stages.update(dict(zip(s.iloc[:, 0].astype(str), s.iloc[:, 1].astype(str))))
         for cdir in c17:
             for p in sorted(cdir.glob("*.tif")):
                 st = stages.get(p.name, "")
@@ -565,10 +619,12 @@ def read_camelyon(root:str|Path)->pd.DataFrame: # CAMELYON16 or CAMELYON17 train
                                  grade=np.nan, domain=cdir.name, roi=str(ann[p.stem]) if p.stem in ann else "", stage=st))
     else:
         for p in sorted(root.rglob("*.tif")):
-            if not (p.stem.startswith("normal") or p.stem.startswith("tumor")): continue
+            if not (p.stem.startswith("normal") or p.stem.startswith("tumor")):
+                continue
             rows.append(dict(dataset="CAMELYON16", patient_id=p.stem, modality="histo", path=str(p), label=float(p.stem.startswith("tumor")),
                              grade=np.nan, domain=_c16_centre(p.stem), roi=str(ann[p.stem]) if p.stem in ann else ""))
-    if not rows: raise InputError("no CAMELYON .tif slides found", path=root, fix="point root to CAMELYON16/training or CAMELYON17/training")
+    if not rows:
+        raise InputError("no CAMELYON .tif slides found", path=root, fix="point root to CAMELYON16/training or CAMELYON17/training")
     return check_manifest(pd.DataFrame(rows), "CAMELYON")
 
 # %% ../nbs/40_mammo.ipynb #a4dc302e
@@ -579,16 +635,22 @@ def write_fake_layout(name:str, # "cbis_ddsm", "inbreast", "bach", "camelyon16" 
                       n:int=4, # images (half malignant)
                       seed:int=0)->Path:
     "Write a tiny fake copy of a public data set's folder layout (for tests)."
-    root = Path(root); rng = np.random.default_rng(seed); root.mkdir(parents=True, exist_ok=True)
-    yy, xx = np.mgrid[:32, :32]; breast = ((xx / 28.) ** 2 + ((yy - 16) / 14.) ** 2 < 1)
-    def px(): return (breast * (1500 + 800 * rng.random((32, 32)))).astype(np.uint16)
+    root = Path(root)
+    rng = np.random.default_rng(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    yy, xx = np.mgrid[:32, :32]
+    breast = ((xx / 28.) ** 2 + ((yy - 16) / 14.) ** 2 < 1)
+    def px():
+        return (breast * (1500 + 800 * rng.random((32, 32)))).astype(np.uint16)
     if name == "cbis_ddsm":
         rows = []
         for i in range(n):
             pid, lat = f"P_{i:05d}", "LEFT" if i % 2 else "RIGHT"
-            case = f"Mass-Training_{pid}_{lat}_CC"; uid = f"1.3.6.1.4.1.9590.100.1.2.{i}"
+            case = f"Mass-Training_{pid}_{lat}_CC"
+            uid = f"1.3.6.1.4.1.9590.100.1.2.{i}"
             write_test_dicom(root/"CBIS-DDSM"/case/uid/f"{uid}.1"/"1-1.dcm", px(), laterality=lat[0], patient_id=pid)
-            roi = root/"CBIS-DDSM"/f"{case}_1"/uid/f"{uid}.2"/"1-1.dcm"; write_test_dicom(roi, (breast * 4095).astype(np.uint16))
+            roi = root/"CBIS-DDSM"/f"{case}_1"/uid/f"{uid}.2"/"1-1.dcm"
+            write_test_dicom(roi, (breast * 4095).astype(np.uint16))
             rows.append({"patient_id": pid, "breast_density": 2, "left or right breast": lat, "image view": "CC", "abnormality id": 1,
                          "abnormality type": "mass", "mass shape": "OVAL", "mass margins": "CIRCUMSCRIBED", "assessment": 4,
                          "pathology": ["BENIGN", "MALIGNANT", "BENIGN_WITHOUT_CALLBACK", "MALIGNANT"][i % 4], "subtlety": 3,
@@ -596,11 +658,15 @@ def write_fake_layout(name:str, # "cbis_ddsm", "inbreast", "bach", "camelyon16" 
                          "cropped image file path": f"{case}_1/{uid}/{uid}.3/000000.dcm",
                          "ROI mask file path": f"{case}_1/{uid}/{uid}.2/000001.dcm\n"})
         pd.DataFrame(rows).to_csv(root/"mass_case_description_train_set.csv", index=False)
-        (root/"CBIS-DDSM").rename(root/"CBIS-DDSM.tmp"); (root/"CBIS-DDSM.tmp").rename(root/"CBIS-DDSM")
-        for f in (root/"CBIS-DDSM").iterdir(): f.rename(root/f.name)
+        (root/"CBIS-DDSM").rename(root/"CBIS-DDSM.tmp")
+        (root/"CBIS-DDSM.tmp").rename(root/"CBIS-DDSM")
+        for f in (root/"CBIS-DDSM").iterdir():
+            f.rename(root/f.name)
         (root/"CBIS-DDSM").rmdir()
     elif name == "inbreast":
-        (root/"AllDICOMs").mkdir(exist_ok=True); (root/"AllXML").mkdir(exist_ok=True); lines = ["Patient ID;Patient age;Laterality;View;Acquisition date;File Name;ACR;Bi-Rads"]
+        (root/"AllDICOMs").mkdir(exist_ok=True)
+        (root/"AllXML").mkdir(exist_ok=True)
+        lines = ["Patient ID;Patient age;Laterality;View;Acquisition date;File Name;ACR;Bi-Rads"]
         for i in range(n):
             fn, lat, br = f"{20586908 + i}", "LR"[i % 2], ["1", "4c", "2", "5"][i % 4]
             write_test_dicom(root/"AllDICOMs"/f"{fn}_6c613a14b80a8591_MG_{lat}_CC_ANON.dcm", px(), laterality=lat)
@@ -608,7 +674,8 @@ def write_fake_layout(name:str, # "cbis_ddsm", "inbreast", "bach", "camelyon16" 
         (root/"INbreast.csv").write_text("\n".join(lines) + "\n")
     elif name == "bach":
         for i in range(n):
-            c = list(BACH_CLASSES)[i % 4]; (root/"Photos"/c).mkdir(parents=True, exist_ok=True)
+            c = list(BACH_CLASSES)[i % 4]
+            (root/"Photos"/c).mkdir(parents=True, exist_ok=True)
             Image_ = __import__("PIL.Image", fromlist=["Image"])
             Image_.fromarray(od_to_rgb(rng.random((32, 32)), rng.random((32, 32)))).save(root/"Photos"/c/f"{c[0].lower()}{i:03d}.tif")
     elif name in ("camelyon16", "camelyon17"):
@@ -621,15 +688,19 @@ def write_fake_layout(name:str, # "cbis_ddsm", "inbreast", "bach", "camelyon16" 
                 stem = f"{kind}_{[1, 75][i % 2] + i if kind == 'tumor' else [1, 120][i % 2] + i:03d}"
                 folder = root/("tumor" if stem.startswith("tumor") else "normal")
             else:
-                stem = f"patient_{i // 2:03d}_node_{i % 2}"; folder = root/f"center_{i % 2}"
+                stem = f"patient_{i // 2:03d}_node_{i % 2}"
+                folder = root/f"center_{i % 2}"
                 stages.append(f"{stem}.tif,{'itc' if i % 2 else 'negative'}")
-            folder.mkdir(parents=True, exist_ok=True); write_pyramid_tiff(folder/f"{stem}.tif", img, mpp=0.25, tile=32, compression="deflate")
+            folder.mkdir(parents=True, exist_ok=True)
+            write_pyramid_tiff(folder/f"{stem}.tif", img, mpp=0.25, tile=32, compression="deflate")
             if i % 2 or name == "camelyon16" and stem.startswith("tumor"):
                 (root/"lesion_annotations").mkdir(exist_ok=True)
                 co = "".join(f'<Coordinate Order="{k}" X="{x}" Y="{y}" />' for k, (x, y) in enumerate([(10, 10), (40, 12), (30, 40)]))
                 atomic_write_text(root/"lesion_annotations"/f"{stem}.xml", _ASAP.format(co))
-        if name == "camelyon17": atomic_write_text(root/"stage_labels.csv", "\n".join(stages) + "\n")
-    else: raise InputError(f"unknown layout {name!r}", path="name", fix="cbis_ddsm, inbreast, bach, camelyon16 or camelyon17")
+        if name == "camelyon17":
+            atomic_write_text(root/"stage_labels.csv", "\n".join(stages) + "\n")
+    else:
+        raise InputError(f"unknown layout {name!r}", path="name", fix="cbis_ddsm, inbreast, bach, camelyon16 or camelyon17")
     return root
 
 # %% ../nbs/40_mammo.ipynb #65e5ce4a
@@ -641,15 +712,20 @@ def pair_patients(df:pd.DataFrame, # manifest with both modalities
                  )->pd.DataFrame: # manifest with `pair_id`, `has_mammo`, `has_histo`
     "Assign each image to a (pseudo-)patient `pair_id` across modalities; flag missing modalities."
     df = check_manifest(df).copy()
-    if mode == "patient": df["pair_id"] = df.patient_id
+    if mode == "patient":
+        df["pair_id"] = df.patient_id
     elif mode == "table":
-        if table is None: raise InputError("mode='table' needs a pairs table", path="table", fix="pass a CSV/DataFrame with columns mammo_id, histo_id")
+        if table is None:
+            raise InputError("mode='table' needs a pairs table", path="table", fix="pass a CSV/DataFrame with columns mammo_id, histo_id")
         t = pd.read_csv(table) if not isinstance(table, pd.DataFrame) else table
-        m2p = {str(m): f"pair{k}" for k, m in enumerate(t.mammo_id)}; h2p = {str(h): m2p[str(m)] for m, h in zip(t.mammo_id, t.histo_id)}
+        m2p = {str(m): f"pair{k}" for k, m in enumerate(t.mammo_id)}
+        h2p = {str(h): m2p[str(m)] for m, h in zip(t.mammo_id, t.histo_id)}
         df["pair_id"] = [m2p.get(p, p) if mod == "mammo" else h2p.get(p, p) for p, mod in zip(df.patient_id, df.modality)]
     elif mode == "label":
-        rng = np.random.default_rng(seed); df["pair_id"] = df.modality + ":" + df.patient_id
-        mp = df[df.modality == "mammo"].drop_duplicates("patient_id"); hp = df[df.modality == "histo"].drop_duplicates("patient_id")
+        rng = np.random.default_rng(seed)
+        df["pair_id"] = df.modality + ":" + df.patient_id
+        mp = df[df.modality == "mammo"].drop_duplicates("patient_id")
+        hp = df[df.modality == "histo"].drop_duplicates("patient_id")
         for lab in [0, 1]:
             ms, hs = mp[mp.label == lab].patient_id.tolist(), hp[hp.label == lab].patient_id.tolist()
             rng.shuffle(hs)
@@ -657,14 +733,17 @@ def pair_patients(df:pd.DataFrame, # manifest with both modalities
                 pid = f"pseudo_{lab}_{m}"
                 df.loc[(df.modality == "mammo") & (df.patient_id == m), "pair_id"] = pid
                 df.loc[(df.modality == "histo") & (df.patient_id == h), "pair_id"] = pid
-    else: raise InputError(f"unknown mode {mode!r}", path="mode", fix='use "patient", "table" or "label"')
+    else:
+        raise InputError(f"unknown mode {mode!r}", path="mode", fix='use "patient", "table" or "label"')
     mods = df.groupby("pair_id").modality.agg(set)
-    df["has_mammo"] = df.pair_id.map(lambda p: "mammo" in mods[p]); df["has_histo"] = df.pair_id.map(lambda p: "histo" in mods[p])
+    df["has_mammo"] = df.pair_id.map(lambda p: "mammo" in mods[p])
+    df["has_histo"] = df.pair_id.map(lambda p: "histo" in mods[p])
     lone = sorted(set(df.pair_id[~(df.has_mammo & df.has_histo)]))
     if lone and require_both:
         raise InputError(f"{len(lone)} patient(s) have only one modality, e.g. {lone[:3]}", path="manifest",
                          fix="add the missing images, pair with mode='table'/'label', or pass require_both=False to keep them as single-modality cases")
-    if lone: get_logger("pathnb.mammo").info(f"{len(lone)} single-modality patients kept (has_mammo/has_histo flags)")
+    if lone:
+        get_logger("pathnb.mammo").info(f"{len(lone)} single-modality patients kept (has_mammo/has_histo flags)")
     return df
 
 # %% ../nbs/40_mammo.ipynb #b56dc8c1
@@ -705,33 +784,42 @@ def synth_mammogram(rng:np.random.Generator, # random generator
                     clip:bool=False, # add a biopsy-clip marker
                    )->tuple: # (image float32 [0,1], lesion mask bool)
     "One mammogram-like image with a planted lesion whose margin depends on the label."
-    s = size; yy, xx = np.mgrid[:s, :s] / (s - 1.0)
+    s = size
+    yy, xx = np.mgrid[:s, :s] / (s - 1.0)
     a, b = rng.uniform(0.75, 0.95), rng.uniform(0.38, 0.47)
     breast = (xx / a) ** 2 + ((yy - 0.5) / b) ** 2 < 1
-    tex = ndi.gaussian_filter(rng.standard_normal((s, s)), s / 20); tex = tex / (tex.std() + 1e-8)
+    tex = ndi.gaussian_filter(rng.standard_normal((s, s)), s / 20)
+    tex = tex / (tex.std() + 1e-8)
     dens = rng.uniform(0.25, 0.45)
     img = breast * (dens + 0.06 * tex) * (1 - 0.3 * (xx / a) ** 2)
-    ang = rng.uniform(-np.pi / 2, np.pi / 2); rr = rng.uniform(0.15, 0.55)
+    ang = rng.uniform(-np.pi / 2, np.pi / 2)
+    rr = rng.uniform(0.15, 0.55)
     cx, cy = rr * a * np.cos(ang) + 0.05, 0.5 + rr * b * np.sin(ang)
     r0 = rng.uniform(0.09, 0.12)
-    th = np.arctan2(yy - cy, xx - cx); dist = np.hypot(yy - cy, xx - cx)
+    th = np.arctan2(yy - cy, xx - cx)
+    dist = np.hypot(yy - cy, xx - cx)
     if label:
-        nsp = rng.integers(5, 9); amp = rng.uniform(0.7, 1.3) * (0.7 + 0.15 * grade)
+        nsp = rng.integers(5, 9)
+        amp = rng.uniform(0.7, 1.3) * (0.7 + 0.15 * grade)
         rad = r0 * (1 + amp * np.maximum(0, np.cos(nsp * th + rng.uniform(0, 6.3))) ** 6)
     else:
-        amp = rng.uniform(0.0, 0.25); k = rng.integers(2, 4)
+        amp = rng.uniform(0.0, 0.25)
+        k = rng.integers(2, 4)
         rad = r0 * (1 + amp * np.maximum(0, np.cos(k * th + rng.uniform(0, 6.3))) ** 6) * rng.uniform(1.0, 1.2)
     edge = 1 / (1 + np.exp((dist - rad) / 0.008))
     mask = (dist < rad) & breast
     img = img + (0.42 if label else 0.3) * rng.uniform(0.85, 1.15) * edge * breast   # malignant masses are denser
     if clip:
-        cy0, cx0 = int(rng.uniform(0.15, 0.8) * s), int(rng.uniform(0.05, 0.3) * s); k = max(2, s // 21)
+        cy0, cx0 = int(rng.uniform(0.15, 0.8) * s), int(rng.uniform(0.05, 0.3) * s)
+        k = max(2, s // 21)
         img[cy0:cy0 + k, cx0:cx0 + k] = 1.0
     if inst is not None:
-        if inst.blur > 0: img = ndi.gaussian_filter(img, inst.blur * s / 64)
+        if inst.blur > 0:
+            img = ndi.gaussian_filter(img, inst.blur * s / 64)
         img = np.clip(img, 0, 1) ** inst.gamma * inst.contrast + rng.normal(0, inst.noise, img.shape)
     img = np.clip(img, 0, 1).astype(np.float32)
-    if right: img, mask = img[:, ::-1].copy(), mask[:, ::-1].copy()
+    if right:
+        img, mask = img[:, ::-1].copy(), mask[:, ::-1].copy()
     return img, mask
 
 def synth_histo_patch(rng:np.random.Generator, # random generator
@@ -742,29 +830,37 @@ def synth_histo_patch(rng:np.random.Generator, # random generator
                       batch:bool=False, # stained with the institution's second protocol (`inst.batch_h`)
                      )->np.ndarray: # uint8 RGB
     "One H&E-like patch whose nuclear morphology (size, shape, pleomorphism) depends on label and grade; cellularity does not."
-    s = size; sc = s / 64.; yy, xx = np.mgrid[:s, :s].astype(np.float32)
+    s = size
+    sc = s / 64.
+    yy, xx = np.mgrid[:s, :s].astype(np.float32)
     g = grade if label else rng.uniform(0, 0.9)     # benign atypia overlaps grade 1 a little
     g = max(0., g + rng.normal(0, 0.35))             # patch-to-patch heterogeneity
     cell = rng.uniform(0.6, 1.6)                     # cellularity: a property of the region, not of the diagnosis
     H = np.zeros((s, s), np.float32)
     def nucleus(r, el, dark):
         nonlocal H
-        t = rng.uniform(0, np.pi); cy, cx = rng.uniform(0, s, 2); dy, dx = yy - cy, xx - cx
-        u = (dx * np.cos(t) + dy * np.sin(t)) / (r * el); v = (-dx * np.sin(t) + dy * np.cos(t)) / (r / el)
+        t = rng.uniform(0, np.pi)
+        cy, cx = rng.uniform(0, s, 2)
+        dy, dx = yy - cy, xx - cx
+        u = (dx * np.cos(t) + dy * np.sin(t)) / (r * el)
+        v = (-dx * np.sin(t) + dy * np.cos(t)) / (r / el)
         H = np.maximum(H, (u * u + v * v < 1) * dark)
     for _ in range(int(rng.poisson(14 * cell) * sc * sc) + 3):   # epithelial nuclei: larger, more irregular and paler (vesicular) with grade
         nucleus(sc * max(1.5, rng.normal(2.2 + 0.45 * g, 0.25 + 0.3 * g)), rng.uniform(1.0, 1.3 + 0.2 * g), rng.uniform(0.75, 1.0) * (1 - 0.1 * g))
     if rng.random() < (0.15 if label else 0.4):       # lymphocytic infiltrate: many small, round, dark nuclei (more often in benign/inflamed tissue)
-        for _ in range(int(rng.poisson(18) * sc * sc)): nucleus(sc * rng.uniform(1.2, 1.6), 1.0, rng.uniform(0.9, 1.0))
+        for _ in range(int(rng.poisson(18) * sc * sc)):
+            nucleus(sc * rng.uniform(1.2, 1.6), 1.0, rng.uniform(0.9, 1.0))
     E = 0.35 + 0.15 * ndi.gaussian_filter(rng.random((s, s)), 2 * sc) + 0.05 * rng.random((s, s))
     H = ndi.gaussian_filter(H, 0.6 * sc) + 0.05
     stains = STAIN_HE.copy()
     if inst is not None:
-        sh = np.asarray(inst.stain_shift); stains = stains + np.stack([sh, 0.6 * sh[::-1]])
+        sh = np.asarray(inst.stain_shift)
+        stains = stains + np.stack([sh, 0.6 * sh[::-1]])
         stains = np.abs(stains) / np.linalg.norm(stains, axis=1, keepdims=True)
         k = inst.stain_scale * float(np.exp(rng.normal(0, inst.stain_jitter))) if inst.stain_jitter > 0 else inst.stain_scale
         H, E = H * k, E * k
-        if batch: H, E = H * inst.batch_h, E / np.sqrt(inst.batch_h)
+        if batch:
+            H, E = H * inst.batch_h, E / np.sqrt(inst.batch_h)
     return od_to_rgb(H, E, stains=stains)
 
 # %% ../nbs/40_mammo.ipynb #b7a3fb2d
@@ -780,7 +876,8 @@ class XModalCohort:
     clip:np.ndarray      # (N,) bool, spurious marker present
     institutions:list    # the Institution styles
     stain_batch:np.ndarray|None=None # (N,) bool, histology stained with the second protocol
-    def __len__(self): return len(self.label)
+    def __len__(self):
+        return len(self.label)
     @property
     def table(self)->pd.DataFrame:
         "One row per patient: patient_id, label, grade, domain (institution name), clip, stain_batch."
@@ -792,7 +889,8 @@ class XModalCohort:
         idx = np.asarray(idx)
         return XModalCohort(self.mammo[idx], self.lesion[idx], self.histo[idx], self.label[idx], self.grade[idx], self.domain[idx], self.clip[idx], self.institutions,
                             None if self.stain_batch is None else self.stain_batch[idx])
-    def __repr__(self): return f"XModalCohort({len(self)} patients, {len(self.institutions)} institutions, {self.mammo.shape[-1]} px, {self.histo.shape[1]} patches/patient, {self.label.mean():.0%} malignant)"
+    def __repr__(self):
+        return f"XModalCohort({len(self)} patients, {len(self.institutions)} institutions, {self.mammo.shape[-1]} px, {self.histo.shape[1]} patches/patient, {self.label.mean():.0%} malignant)"
 
 def make_xmodal_cohort(n_per_inst:int=60, # patients per institution
                        institutions:list|None=None, # Institution styles (default: DEFAULT_INSTITUTIONS)
@@ -801,20 +899,31 @@ def make_xmodal_cohort(n_per_inst:int=60, # patients per institution
                        seed:int=0)->XModalCohort:
     "A synthetic paired cohort across institutions with planted lesions, labels, grades and style shifts."
     insts = DEFAULT_INSTITUTIONS if institutions is None else institutions
-    rng = np.random.default_rng(seed); out = {k: [] for k in ["mammo", "lesion", "histo", "label", "grade", "domain", "clip", "stain_batch"]}
+    rng = np.random.default_rng(seed)
+    out = {k: [] for k in ["mammo", "lesion", "histo", "label", "grade", "domain", "clip", "stain_batch"]}
     for d, inst in enumerate(insts):
         for _ in range(n_per_inst):
-            y = int(rng.random() < inst.prevalence); g = int(rng.integers(1, 4)) if y else 0
+            y = int(rng.random() < inst.prevalence)
+            g = int(rng.integers(1, 4)) if y else 0
             clip = bool(rng.random() < (inst.clip_corr if y else 1 - inst.clip_corr))
             batch = bool(rng.random() < (inst.batch_corr if y else 1 - inst.batch_corr))
             ym, gm = y, g   # the diagnosis the images show (morph_noise: sometimes the other one; no extra draw when 0)
-            if inst.morph_noise > 0 and rng.random() < inst.morph_noise: ym = 1 - y; gm = int(rng.integers(1, 4)) if ym else 0
+            if inst.morph_noise > 0 and rng.random() < inst.morph_noise:
+                ym = 1 - y
+                gm = int(rng.integers(1, 4)) if ym else 0
             img, les = synth_mammogram(rng, ym, gm, size, inst, right=bool(rng.random() < 0.5), clip=clip)
-            img = window_intensity(img, center=0.5, width=1.0); img, _, flipped = orient(img)   # the institution's fixed VOI window
-            if flipped: les = les[:, ::-1].copy()
-            out["mammo"].append(img); out["lesion"].append(les)
+            img = window_intensity(img, center=0.5, width=1.0)
+            img, _, flipped = orient(img)   # the institution's fixed VOI window
+            if flipped:
+                les = les[:, ::-1].copy()
+            out["mammo"].append(img)
+            out["lesion"].append(les)
             out["histo"].append(np.stack([synth_histo_patch(rng, ym, gm, size, inst, batch=batch) for _ in range(n_patches)]))
-            out["label"].append(y); out["grade"].append(g); out["domain"].append(d); out["clip"].append(clip); out["stain_batch"].append(batch)
+            out["label"].append(y)
+            out["grade"].append(g)
+            out["domain"].append(d)
+            out["clip"].append(clip)
+            out["stain_batch"].append(batch)
     return XModalCohort(*(np.asarray(out[k]) for k in ["mammo", "lesion", "histo", "label", "grade", "domain", "clip"]), list(insts), np.asarray(out["stain_batch"]))
 
 # %% ../nbs/40_mammo.ipynb #4d23a745
@@ -822,7 +931,8 @@ def shortcut_institutions(corr:tuple=(0.9, 0.8, 0.1), # P(clip | malignant) = P(
                           morph_noise:float=0.25, # P(a patient's images show the other diagnosis's morphology), at every institution
                          )->list: # Institution styles (acquisition/stain style of inst0, inst1, … in order)
     "Institutions where spurious cues beat morphology in training and reverse at the last one (the Coloured-MNIST setting)."
-    if not 0 <= morph_noise < 0.5: raise InputError(f"morph_noise={morph_noise}", path="morph_noise", fix="use a value in [0, 0.5): at 0.5 the images say nothing about the label")
+    if not 0 <= morph_noise < 0.5:
+        raise InputError(f"morph_noise={morph_noise}", path="morph_noise", fix="use a value in [0, 0.5): at 0.5 the images say nothing about the label")
     if not 2 <= len(corr) <= len(DEFAULT_INSTITUTIONS) or not all(0 <= k <= 1 for k in corr):
         raise InputError(f"corr={corr}", path="corr", fix=f"give 2 to {len(DEFAULT_INSTITUTIONS)} probabilities in [0, 1], one per institution")
     return [replace(DEFAULT_INSTITUTIONS[i], name=f"shortcut{i}", clip_corr=float(k), batch_corr=float(k), morph_noise=float(morph_noise))
@@ -838,7 +948,8 @@ def intensity_reference(imgs:np.ndarray, # (N, S, S) mammograms in [0, 1]
     masks = [breast_mask(a) for a in imgs] if masks is None else masks
     vals = [np.asarray(a, np.float32)[m] for a, m in zip(imgs, masks)]
     vals = np.concatenate([v for v in vals if len(v)]) if any(len(v) for v in vals) else np.zeros(0)
-    if len(vals) == 0: raise InputError("no breast pixels in the reference mammograms", path="imgs", fix="pass mammograms windowed to [0, 1] that show a breast")
+    if len(vals) == 0:
+        raise InputError("no breast pixels in the reference mammograms", path="imgs", fix="pass mammograms windowed to [0, 1] that show a breast")
     return np.quantile(vals, np.linspace(0, 1, n_q)).astype(np.float32)
 
 def match_intensity(img:np.ndarray, # 2-D mammogram in [0, 1]
@@ -846,8 +957,11 @@ def match_intensity(img:np.ndarray, # 2-D mammogram in [0, 1]
                    )->np.ndarray: # float32 in [0, 1]; background 0
     "Histogram-match the breast pixels to a reference distribution (undoes any monotone intensity curve); background set to 0."
     from scipy.stats import rankdata
-    a = np.asarray(img, np.float32); m = breast_mask(a); out = np.zeros_like(a)
-    if m.sum() < 2: return a.copy()
+    a = np.asarray(img, np.float32)
+    m = breast_mask(a)
+    out = np.zeros_like(a)
+    if m.sum() < 2:
+        return a.copy()
     r = (rankdata(a[m]) - 0.5) / m.sum()                      # each breast pixel's quantile (ties share one)
     out[m] = np.interp(r, np.linspace(0, 1, len(ref_q)), ref_q)
     return out
@@ -858,39 +972,55 @@ class CohortNormalizer:
                  mammo:str|None="domain", # "domain" (one mapping per institution), "histogram" (per image) or None (leave as they are)
                  n_ref:int=16, # reference patients (their images are pooled into one reference)
                  seed:int=0):
-        if histo not in ("macenko", "reinhard", None): raise InputError(f"histo={histo!r}", path="histo", fix='use "macenko", "reinhard" or None')
-        if mammo not in ("histogram", "domain", None): raise InputError(f"mammo={mammo!r}", path="mammo", fix='use "histogram", "domain" or None')
+        if histo not in ("macenko", "reinhard", None):
+            raise InputError(f"histo={histo!r}", path="histo", fix='use "macenko", "reinhard" or None')
+        if mammo not in ("histogram", "domain", None):
+            raise InputError(f"mammo={mammo!r}", path="mammo", fix='use "histogram", "domain" or None')
         self.histo, self.mammo, self.n_ref, self.seed = histo, mammo, n_ref, seed
         self.stain, self.ref_q = None, None
     def fit(self, c:XModalCohort, idx=None): # cohort and the (training) patients to take references from
         "Pick `n_ref` reference patients from `idx` and learn the references from their images."
         idx = np.arange(len(c)) if idx is None else np.asarray(idx)
-        if len(idx) == 0: raise InputError("no reference patients", path="idx", fix="pass the training patients' indices")
+        if len(idx) == 0:
+            raise InputError("no reference patients", path="idx", fix="pass the training patients' indices")
         pick = np.random.default_rng(self.seed).choice(idx, min(self.n_ref, len(idx)), replace=False)
         if self.histo:
-            try: self.stain = StainNormalizer(self.histo).fit(np.concatenate(list(c.histo[pick, 0]), axis=1))  # one mosaic image
-            except InputError as e: raise InputError(f"the {len(pick)} reference H&E patches cannot serve as a stain reference ({e})", path="histo",
+            try:
+                self.stain = StainNormalizer(self.histo).fit(np.concatenate(list(c.histo[pick, 0]), axis=1))  # one mosaic image
+            except InputError as e:
+                raise InputError(f"the {len(pick)} reference H&E patches cannot serve as a stain reference ({e})", path="histo",
                                                      fix='use histo="reinhard" (CLI: --normalize reinhard) or None, or a larger n_ref') from None
-        if self.mammo: self.ref_q = intensity_reference(c.mammo[pick])
+        if self.mammo:
+            self.ref_q = intensity_reference(c.mammo[pick])
         return self
     def _patch(self, p):
-        try: return self.stain.transform(p)
-        except InputError: self.n_skipped += 1; return p      # (nearly) blank patch: nothing to normalise
+        try:
+            return self.stain.transform(p)
+        except InputError:
+            self.n_skipped += 1
+            return p      # (nearly) blank patch: nothing to normalise
     def transform(self, c:XModalCohort)->XModalCohort: # a new cohort; labels, masks and metadata unchanged
         "Apply the references to every patient's images."
-        if (self.histo and self.stain is None) or (self.mammo and self.ref_q is None): raise InputError("normaliser not fitted", path="CohortNormalizer", fix="call .fit(cohort, train_idx) first")
+        if (self.histo and self.stain is None) or (self.mammo and self.ref_q is None):
+            raise InputError("normaliser not fitted", path="CohortNormalizer", fix="call .fit(cohort, train_idx) first")
         self.n_skipped = 0
         histo = np.stack([[self._patch(p) for p in ps] for ps in c.histo]) if self.histo else c.histo
-        if self.mammo == "histogram": mammo = np.stack([match_intensity(m, self.ref_q) for m in c.mammo])
-        elif self.mammo == "domain": mammo = self._by_domain(c)
-        else: mammo = c.mammo
-        if self.n_skipped: get_logger("pathnb.mammo").warning(f"{self.n_skipped} H&E patches without enough stained pixels were left as they are")
+        if self.mammo == "histogram":
+            mammo = np.stack([match_intensity(m, self.ref_q) for m in c.mammo])
+        elif self.mammo == "domain":
+            mammo = self._by_domain(c)
+        else:
+            mammo = c.mammo
+        if self.n_skipped:
+            get_logger("pathnb.mammo").warning(f"{self.n_skipped} H&E patches without enough stained pixels were left as they are")
         return XModalCohort(mammo, c.lesion, histo, c.label, c.grade, c.domain, c.clip, c.institutions, c.stain_batch)
     def _by_domain(self, c):
         "One monotone intensity mapping per institution: its pooled breast-pixel quantiles onto the reference's."
-        out = np.zeros_like(c.mammo); qs = np.linspace(0, 1, len(self.ref_q))
+        out = np.zeros_like(c.mammo)
+        qs = np.linspace(0, 1, len(self.ref_q))
         for d in np.unique(c.domain):
-            ii = np.flatnonzero(c.domain == d); masks = [breast_mask(c.mammo[i]) for i in ii]
+            ii = np.flatnonzero(c.domain == d)
+            masks = [breast_mask(c.mammo[i]) for i in ii]
             q_d = intensity_reference(c.mammo[ii], len(self.ref_q), masks)
             for i, m in zip(ii, masks):
                 r = np.interp(c.mammo[i][m], q_d, qs)                          # quantile of each pixel within its institution
@@ -899,17 +1029,23 @@ class CohortNormalizer:
     def state(self)->dict:
         "The fitted references as plain JSON-able lists (for a model's sidecar)."
         s = dict(histo=self.histo, mammo=self.mammo, n_ref=self.n_ref, seed=self.seed)
-        if self.stain is not None: s["stain"] = {k: np.asarray(getattr(self.stain, k)).tolist() for k in (("HE", "maxC") if self.histo == "macenko" else ("mu", "sd"))}
-        if self.ref_q is not None: s["ref_q"] = self.ref_q.tolist()
+        if self.stain is not None:
+            s["stain"] = {k: np.asarray(getattr(self.stain, k)).tolist() for k in (("HE", "maxC") if self.histo == "macenko" else ("mu", "sd"))}
+        if self.ref_q is not None:
+            s["ref_q"] = self.ref_q.tolist()
         return s
     @classmethod
     def from_state(cls, s:dict)->CohortNormalizer:
         "Rebuild a fitted normaliser from `state()`."
         n = cls(s["histo"], s["mammo"], s["n_ref"], s["seed"])
         if "stain" in s:
-            n.stain = StainNormalizer(s["histo"]); n.stain.fitted = True
-            for k, v in s["stain"].items(): setattr(n.stain, k, np.asarray(v))
-        if "ref_q" in s: n.ref_q = np.asarray(s["ref_q"], np.float32)
+            n.stain = StainNormalizer(s["histo"])
+            n.stain.fitted = True
+            for k, v in s["stain"].items():
+                setattr(n.stain, k, np.asarray(v))
+        if "ref_q" in s:
+            n.ref_q = np.asarray(s["ref_q"], np.float32)
         return n
-    def __repr__(self): return f"CohortNormalizer(histo={self.histo}, mammo={self.mammo}, fitted={self.stain is not None or self.ref_q is not None})"
+    def __repr__(self):
+        return f"CohortNormalizer(histo={self.histo}, mammo={self.mammo}, fitted={self.stain is not None or self.ref_q is not None})"
 

@@ -24,11 +24,13 @@ def check_preds(y, # true labels (or any per-sample target), length n
                )->tuple[np.ndarray, np.ndarray]:
     "Validate and return `(y, p)` as arrays: equal lengths, no NaN/inf, optionally two or more classes."
     y, p = np.asarray(y), np.asarray(p)
-    if y.ndim == 0 or p.ndim == 0: raise InputError("expected arrays, got a scalar", path="y" if y.ndim == 0 else name)
+    if y.ndim == 0 or p.ndim == 0:
+        raise InputError("expected arrays, got a scalar", path="y" if y.ndim == 0 else name)
     if len(y) != len(p):
         raise InputError(f"length mismatch: y has {len(y)} samples, {name} has {len(p)}", path=name,
                          fix="predict on exactly the samples you score, in the same order")
-    if len(y) == 0: raise InputError("no samples to evaluate", path="y", fix="check the split is not empty")
+    if len(y) == 0:
+        raise InputError("no samples to evaluate", path="y", fix="check the split is not empty")
     for a, n in ((y, "y"), (p, name)):
         if a.dtype.kind in "fc" and not np.isfinite(a).all():
             raise InputError(f"{(~np.isfinite(a)).sum()} NaN/inf values", path=n,
@@ -44,8 +46,10 @@ def to_labels(p, # integer labels, 1-D P(class 1), or (n, C) probabilities
              )->np.ndarray:
     "Hard class labels from labels or probabilities."
     p = np.asarray(p)
-    if p.ndim == 2: return p.argmax(1)
-    if p.dtype.kind in "iub": return p.astype(int)
+    if p.ndim == 2:
+        return p.argmax(1)
+    if p.dtype.kind in "iub":
+        return p.astype(int)
     if p.min() < 0 or p.max() > 1:
         raise InputError("1-D float predictions must be probabilities in [0, 1]", path="p",
                          fix="pass integer labels, probabilities, or apply a sigmoid/softmax to logits first")
@@ -55,7 +59,8 @@ def to_labels(p, # integer labels, 1-D P(class 1), or (n, C) probabilities
 def _auc_binary(pos:np.ndarray, s:np.ndarray)->float:
     "Mann–Whitney AUC from average ranks (same value as sklearn's roc_auc_score, ~20x faster)."
     from scipy.stats import rankdata
-    n1 = int(pos.sum()); n0 = len(pos) - n1
+    n1 = int(pos.sum())
+    n0 = len(pos) - n1
     return float((rankdata(s)[pos].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
 
 def auc(y, # true labels 0..C-1
@@ -63,10 +68,12 @@ def auc(y, # true labels 0..C-1
        )->float:
     "ROC AUC: binary, or macro one-vs-rest for more than two classes."
     y, p = check_preds(y, p, need_two_classes=True)
-    if p.ndim == 2 and p.shape[1] == 2: p = p[:, 1]
+    if p.ndim == 2 and p.shape[1] == 2:
+        p = p[:, 1]
     if p.ndim == 1:
         u = np.unique(y)
-        if len(u) > 2: raise InputError("multiclass y needs (n, C) probabilities", path="p")
+        if len(u) > 2:
+            raise InputError("multiclass y needs (n, C) probabilities", path="p")
         return _auc_binary(y == u[1], p)
     if p.shape[1] < int(y.max()) + 1:
         raise InputError(f"p has {p.shape[1]} columns but y has label {int(y.max())}", path="p", fix="one column per class")
@@ -96,7 +103,8 @@ def f1_per_class(y, p, # labels and predictions
     "F1 of each class as a Series indexed by class name."
     y, p = check_preds(y, p)
     pl = to_labels(p)
-    if labels is None: labels = np.arange(max(int(y.max()), int(pl.max()), (p.shape[1]-1) if p.ndim == 2 else 0) + 1)
+    if labels is None:
+        labels = np.arange(max(int(y.max()), int(pl.max()), (p.shape[1]-1) if p.ndim == 2 else 0) + 1)
     f = skm.f1_score(y, pl, labels=labels, average=None, zero_division=0)
     return pd.Series(f, index=list(names) if names is not None else list(labels), name="f1")
 
@@ -109,7 +117,8 @@ def confusion(y, p, # labels and predictions (labels or probabilities)
     y, p = check_preds(y, p)
     pl = to_labels(p)
     k = max(int(y.max()), int(pl.max()), (p.shape[1]-1) if p.ndim == 2 else 0) + 1
-    if names is not None and len(names) < k: raise InputError(f"{len(names)} names for {k} classes", path="names")
+    if names is not None and len(names) < k:
+        raise InputError(f"{len(names)} names for {k} classes", path="names")
     names = list(names) if names is not None else list(range(k))
     m = skm.confusion_matrix(y, pl, labels=np.arange(len(names)), normalize=normalize)
     return pd.DataFrame(m, index=pd.Index(names, name="true"), columns=pd.Index(names, name="predicted"))
@@ -126,8 +135,10 @@ def confusion_plot(y, p, names:Sequence[str]|None=None, normalize:str|None="true
 # %% ../nbs/10_metrics.ipynb #76c06370
 def _as_prob_matrix(probs)->np.ndarray:
     p = np.asarray(probs, dtype=float)
-    if p.ndim == 1: p = np.stack([1 - p, p], 1)
-    if p.ndim != 2: raise InputError(f"probabilities must be 1-D or (n, C), got shape {p.shape}", path="probs")
+    if p.ndim == 1:
+        p = np.stack([1 - p, p], 1)
+    if p.ndim != 2:
+        raise InputError(f"probabilities must be 1-D or (n, C), got shape {p.shape}", path="probs")
     if p.min() < -1e-6 or p.max() > 1 + 1e-6 or not np.allclose(p.sum(1), 1, atol=1e-3):
         raise InputError("rows are not probabilities (values in [0,1] summing to 1)", path="probs",
                          fix="apply softmax (or `apply_temperature`) to logits first")
@@ -209,7 +220,8 @@ def fit_temperature(logits, # validation logits, (n, C) or 1-D binary
     from scipy.optimize import minimize_scalar
     y, logits = check_preds(y, logits, name="logits")
     z = _logit_matrix(logits)
-    if int(y.max()) >= z.shape[1] or y.min() < 0: raise InputError("labels outside 0..C-1", path="y")
+    if int(y.max()) >= z.shape[1] or y.min() < 0:
+        raise InputError("labels outside 0..C-1", path="y")
     yi = y.astype(int)
     def nll(logT):
         s = z / np.exp(logT)
@@ -224,7 +236,8 @@ class CI(NamedTuple):
     estimate:float
     lo:float
     hi:float
-    def __repr__(self): return f"{self.estimate:.4f} [{self.lo:.4f}, {self.hi:.4f}]"
+    def __repr__(self):
+        return f"{self.estimate:.4f} [{self.lo:.4f}, {self.hi:.4f}]"
 
 def bootstrap_samples(metric_fn:Callable, # metric_fn(y, p) -> float
                       y, p, # targets and predictions, indexed along axis 0
@@ -237,9 +250,11 @@ def bootstrap_samples(metric_fn:Callable, # metric_fn(y, p) -> float
     y, p = check_preds(y, p)
     if groups is not None:
         groups = np.asarray(groups)
-        if len(groups) != len(y): raise InputError(f"groups has {len(groups)} entries, y has {len(y)}", path="groups")
+        if len(groups) != len(y):
+            raise InputError(f"groups has {len(groups)} entries, y has {len(y)}", path="groups")
     rng = np.random.default_rng(seed)
-    if stratify is None: stratify = y.ndim == 1 and len(np.unique(y)) <= 20
+    if stratify is None:
+        stratify = y.ndim == 1 and len(np.unique(y)) <= 20
     if groups is not None:
         ug, inv = np.unique(groups, return_inverse=True)
         order, counts = np.argsort(inv, kind="stable"), np.bincount(inv)
@@ -257,12 +272,16 @@ def bootstrap_samples(metric_fn:Callable, # metric_fn(y, p) -> float
         if groups is not None:  # expand picked clusters to their samples (vectorised)
             c = counts[pick]
             idx = order[np.repeat(starts[pick] - np.r_[0, np.cumsum(c)[:-1]], c) + np.arange(c.sum())]
-        else: idx = pick
-        try: out.append(metric_fn(y[idx], p[idx]))
-        except (ValueError, ZeroDivisionError): pass
+        else:
+            idx = pick
+        try:
+            out.append(metric_fn(y[idx], p[idx]))
+        except (ValueError, ZeroDivisionError):
+            pass
     if len(out) < 0.9 * n:
         warnings.warn(f"{n - len(out)} of {n} bootstrap resamples failed (metric undefined); interval may be biased", stacklevel=2)
-    if not out: raise InputError("the metric failed on every bootstrap resample", path="metric_fn")
+    if not out:
+        raise InputError("the metric failed on every bootstrap resample", path="metric_fn")
     return np.asarray(out, dtype=float)
 
 def bootstrap_ci(metric_fn:Callable, # metric_fn(y, p) -> float
@@ -289,7 +308,8 @@ def c_index(time, # follow-up times
     time, risk = check_preds(time, risk, name="risk")
     time, event = check_preds(time, event, name="event")
     event = event.astype(bool)
-    if (time < 0).any(): raise InputError("negative survival times", path="time")
+    if (time < 0).any():
+        raise InputError("negative survival times", path="time")
     if not event.any():
         raise InputError("all samples are censored: no comparable pairs, C-index undefined", path="event",
                          fix="evaluate on a set with at least one observed event")
@@ -311,8 +331,10 @@ def evaluate(y, p, # labels and probabilities
     rows = []
     for m in metrics:
         name, fn = (m, METRICS[m]) if isinstance(m, str) else m
-        if n_boot: est, lo, hi = bootstrap_ci(fn, y, p, n=n_boot, seed=seed, groups=groups, alpha=alpha)
-        else: est, lo, hi = float(fn(y, p)), np.nan, np.nan
+        if n_boot:
+            est, lo, hi = bootstrap_ci(fn, y, p, n=n_boot, seed=seed, groups=groups, alpha=alpha)
+        else:
+            est, lo, hi = float(fn(y, p)), np.nan, np.nan
         rows.append(dict(metric=name, estimate=est, lo=lo, hi=hi, n=len(y)))
     return pd.DataFrame(rows)
 

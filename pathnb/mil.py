@@ -22,15 +22,21 @@ def check_bags(bags:Sequence, # list of (n_i, dim) tile-feature arrays, one per 
                name:str="bags", # argument name used in messages
               )->list[torch.Tensor]:
     "Validate bags (non-empty, 2-D, one feature width, finite) and return them as float tensors."
-    if bags is None or len(bags) == 0: raise InputError("no bags given", path=name)
+    if bags is None or len(bags) == 0:
+        raise InputError("no bags given", path=name)
     out, dim = [], None
     for i, b in enumerate(bags):
         t = torch.as_tensor(np.asarray(b) if not torch.is_tensor(b) else b, dtype=torch.float32)
-        if t.ndim != 2: raise InputError(f"bag {i} has shape {tuple(t.shape)}, expected (n_tiles, dim)", path=name)
-        if t.shape[0] == 0: raise InputError(f"bag {i} is empty (no tiles)", path=name, fix="drop slides without tissue tiles before MIL")
-        if dim is None: dim = t.shape[1]
-        if t.shape[1] != dim: raise InputError(f"bag {i} has feature width {t.shape[1]}, bag 0 has {dim}", path=name, fix="use features from one encoder")
-        if not torch.isfinite(t).all(): raise InputError(f"bag {i} contains NaN/inf features", path=name)
+        if t.ndim != 2:
+            raise InputError(f"bag {i} has shape {tuple(t.shape)}, expected (n_tiles, dim)", path=name)
+        if t.shape[0] == 0:
+            raise InputError(f"bag {i} is empty (no tiles)", path=name, fix="drop slides without tissue tiles before MIL")
+        if dim is None:
+            dim = t.shape[1]
+        if t.shape[1] != dim:
+            raise InputError(f"bag {i} has feature width {t.shape[1]}, bag 0 has {dim}", path=name, fix="use features from one encoder")
+        if not torch.isfinite(t).all():
+            raise InputError(f"bag {i} contains NaN/inf features", path=name)
         out.append(t)
     if labels is not None and len(labels) != len(out):
         raise InputError(f"{len(out)} bags but {len(labels)} labels", path="labels", fix="one label per bag, same order")
@@ -58,7 +64,8 @@ class ABMIL(nn.Module):
     def attention_logits(self, h:torch.Tensor)->torch.Tensor:
         "Unnormalised attention score per tile embedding (..., n) from (..., n, hidden)."
         a = torch.tanh(self.attn_v(h))
-        if self.gated: a = a * torch.sigmoid(self.attn_u(h))
+        if self.gated:
+            a = a * torch.sigmoid(self.attn_u(h))
         return self.attn_w(a).squeeze(-1)
 
     def forward_features(self, x:torch.Tensor, # (n, in_dim) bag or (B, n, in_dim) padded batch
@@ -66,10 +73,12 @@ class ABMIL(nn.Module):
                         )->tuple[torch.Tensor, torch.Tensor]:
         "Slide embedding (B, hidden) and attention weights (B, n) summing to 1 per bag."
         single = x.ndim == 2
-        if single: x = x[None]
+        if single:
+            x = x[None]
         h = self.embed(x)
         s = self.attention_logits(h)
-        if mask is not None: s = s.masked_fill(~mask, float("-inf"))
+        if mask is not None:
+            s = s.masked_fill(~mask, float("-inf"))
         a = torch.softmax(s, -1)
         z = torch.einsum("bn,bnh->bh", a, h)
         return (z[0], a[0]) if single else (z, a)
@@ -89,7 +98,8 @@ def pad_bags(bags:Sequence[torch.Tensor])->tuple[torch.Tensor, torch.Tensor]:
     n = max(b.shape[0] for b in bags)
     x = torch.zeros(len(bags), n, bags[0].shape[1])
     mask = torch.zeros(len(bags), n, dtype=torch.bool)
-    for i, b in enumerate(bags): x[i, :len(b)], mask[i, :len(b)] = b, True
+    for i, b in enumerate(bags):
+        x[i, :len(b)], mask[i, :len(b)] = b, True
     return x, mask
 
 def predict_mil(model:ABMIL, # trained model
@@ -108,14 +118,16 @@ def run_bags(model:nn.Module, # an attention-MIL model: (x, mask) → (output, a
             )->tuple[torch.Tensor, list[np.ndarray]]:
     "Raw model outputs for every bag (on the CPU) and per-bag attention weights, in padded batches."
     bags = check_bags(bags)
-    dev = get_device(device); model = model.to(dev).eval()
+    dev = get_device(device)
+    model = model.to(dev).eval()
     outs, atts = [], []
     with torch.inference_mode():
         for i in range(0, len(bags), batch_size):
             chunk = bags[i:i + batch_size]
             x, mask = pad_bags(chunk)
             o, a = model(x.to(dev), mask.to(dev))
-            outs.append(o.cpu()); atts += [a[j, :len(b)].cpu().numpy() for j, b in enumerate(chunk)]
+            outs.append(o.cpu())
+            atts += [a[j, :len(b)].cpu().numpy() for j, b in enumerate(chunk)]
     return torch.cat(outs), atts
 
 def train_mil(bags:Sequence, # training bags, (n_i, dim) each
@@ -136,8 +148,10 @@ def train_mil(bags:Sequence, # training bags, (n_i, dim) each
     "Train an ABMIL classifier on bags; return the model and a per-epoch history."
     bags = check_bags(bags, labels)
     y = np.asarray(labels)
-    if y.dtype.kind not in "iub": raise InputError(f"labels must be integers, got dtype {y.dtype}", path="labels")
-    if len(np.unique(y)) < 2: raise InputError(f"labels have a single class ({y[0]})", path="labels", fix="MIL needs bags of at least two classes")
+    if y.dtype.kind not in "iub":
+        raise InputError(f"labels must be integers, got dtype {y.dtype}", path="labels")
+    if len(np.unique(y)) < 2:
+        raise InputError(f"labels have a single class ({y[0]})", path="labels", fix="MIL needs bags of at least two classes")
     k = n_classes or int(y.max()) + 1
     rng = seed_everything(seed)
     dev = get_device(device)
@@ -150,12 +164,15 @@ def train_mil(bags:Sequence, # training bags, (n_i, dim) each
     yt = torch.as_tensor(y, dtype=torch.long)
     hist = []
     for ep in range(epochs):
-        model.train(); tot = 0.0
+        model.train()
+        tot = 0.0
         for idx in np.array_split(rng.permutation(len(bags)), max(1, int(np.ceil(len(bags) / batch_size)))):
             x, mask = pad_bags([bags[i] for i in idx])
             logits, _ = model(x.to(dev), mask.to(dev))
             loss = F.cross_entropy(logits, yt[idx].to(dev), weight=w)
-            opt.zero_grad(); loss.backward(); opt.step()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
             tot += loss.item() * len(idx)
         row = dict(epoch=ep, loss=tot / len(bags))
         if val_bags is not None:
@@ -167,8 +184,10 @@ def train_mil(bags:Sequence, # training bags, (n_i, dim) each
 
 def _safe_auc(y, p):
     from pathnb.metrics import auc
-    try: return auc(y, p)
-    except ValueError: return float("nan")
+    try:
+        return auc(y, p)
+    except ValueError:
+        return float("nan")
 
 # %% ../nbs/12_mil.ipynb #1085f323
 def synthetic_bags(n_bags:int=120, # number of bags (half positive)
@@ -180,22 +199,27 @@ def synthetic_bags(n_bags:int=120, # number of bags (half positive)
                   )->tuple[list[np.ndarray], np.ndarray, list[np.ndarray]]:
     "Gaussian bags whose positives hold a few planted witness tiles: (bags, labels, witness masks)."
     rng = np.random.default_rng(seed)
-    direction = np.zeros(dim); direction[: max(1, dim // 4)] = 1.0
+    direction = np.zeros(dim)
+    direction[: max(1, dim // 4)] = 1.0
     bags, labels, wit = [], np.arange(n_bags) % 2, []
     for lab in labels:
         n = int(rng.integers(n_tiles[0], n_tiles[1] + 1))
         b = rng.normal(size=(n, dim)).astype(np.float32)
         w = np.zeros(n, bool)
-        if lab: w[rng.choice(n, int(rng.integers(n_witness[0], n_witness[1] + 1)), replace=False)] = True
+        if lab:
+            w[rng.choice(n, int(rng.integers(n_witness[0], n_witness[1] + 1)), replace=False)] = True
         b[w] += shift * direction
-        bags.append(b); wit.append(w)
+        bags.append(b)
+        wit.append(w)
     return bags, labels, wit
 
 # %% ../nbs/12_mil.ipynb #da1f334a
 def _normalize_attention(a:np.ndarray, how:str|None)->np.ndarray:
     a = np.asarray(a, dtype=float)
-    if how is None: return a
-    if how == "minmax": return (a - a.min()) / (a.max() - a.min()) if a.max() > a.min() else np.ones_like(a)
+    if how is None:
+        return a
+    if how == "minmax":
+        return (a - a.min()) / (a.max() - a.min()) if a.max() > a.min() else np.ones_like(a)
     if how == "rank":
         from scipy.stats import rankdata
         return (rankdata(a) - 1) / max(len(a) - 1, 1)
@@ -210,10 +234,14 @@ def attention_map(coords, # (n, 2) level-0 top-left x, y of each tile
                  )->np.ndarray:
     "Per-thumbnail-pixel attention (mean over overlapping tiles; NaN outside tiles)."
     coords, attention = np.asarray(coords, dtype=float), np.asarray(attention, dtype=float).ravel()
-    if coords.ndim != 2 or coords.shape[1] != 2: raise InputError(f"coords must be (n, 2), got {coords.shape}", path="coords")
-    if len(coords) != len(attention): raise InputError(f"{len(coords)} coords but {len(attention)} attention weights", path="attention")
-    if len(coords) == 0: raise InputError("no tiles", path="coords")
-    if downsample <= 0 or tile_size <= 0: raise InputError("tile_size and downsample must be positive", path="tile_size/downsample")
+    if coords.ndim != 2 or coords.shape[1] != 2:
+        raise InputError(f"coords must be (n, 2), got {coords.shape}", path="coords")
+    if len(coords) != len(attention):
+        raise InputError(f"{len(coords)} coords but {len(attention)} attention weights", path="attention")
+    if len(coords) == 0:
+        raise InputError("no tiles", path="coords")
+    if downsample <= 0 or tile_size <= 0:
+        raise InputError("tile_size and downsample must be positive", path="tile_size/downsample")
     a = _normalize_attention(attention, normalize)
     H, W = shape[:2]
     acc, cnt = np.zeros((H, W)), np.zeros((H, W))
@@ -221,8 +249,11 @@ def attention_map(coords, # (n, 2) level-0 top-left x, y of each tile
         x0, y0 = int(np.floor(x / downsample)), int(np.floor(y / downsample))
         x1, y1 = int(np.ceil((x + tile_size) / downsample)), int(np.ceil((y + tile_size) / downsample))
         x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, W), min(y1, H)
-        if x1 > x0 and y1 > y0: acc[y0:y1, x0:x1] += v; cnt[y0:y1, x0:x1] += 1
-    with np.errstate(invalid="ignore"): return np.where(cnt > 0, acc / np.maximum(cnt, 1), np.nan)
+        if x1 > x0 and y1 > y0:
+            acc[y0:y1, x0:x1] += v
+            cnt[y0:y1, x0:x1] += 1
+    with np.errstate(invalid="ignore"):
+        return np.where(cnt > 0, acc / np.maximum(cnt, 1), np.nan)
 
 def attention_heatmap(thumbnail:np.ndarray, # RGB thumbnail (h, w, 3)
                       coords, # (n, 2) level-0 top-left x, y of each tile
@@ -242,10 +273,14 @@ def attention_heatmap(thumbnail:np.ndarray, # RGB thumbnail (h, w, 3)
     if ax is None:
         r = thumbnail.shape[0] / max(thumbnail.shape[1], 1)
         fig, (ax0, ax) = plt.subplots(1, 2, figsize=(6, min(4, 2.7 * r + 0.5)))
-        ax0.imshow(thumbnail); ax0.set_title("thumbnail"); ax0.axis("off")
-    else: fig = ax.figure
+        ax0.imshow(thumbnail)
+        ax0.set_title("thumbnail")
+        ax0.axis("off")
+    else:
+        fig = ax.figure
     ax.imshow(thumbnail)
     im = ax.imshow(np.ma.masked_invalid(hm), cmap=cmap, alpha=alpha, vmin=np.nanmin(hm), vmax=np.nanmax(hm), interpolation="nearest")
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02)
-    ax.set_title(title); ax.axis("off")
+    ax.set_title(title)
+    ax.axis("off")
     return fig

@@ -36,7 +36,8 @@ def synthetic_cohort(seeds, # one section per seed
     out = []
     for s in seeds:
         st = SynthCells(size_px, size_px, mpp=mpp, seed=int(s), **synth_kw)
-        a = preprocess_cells(st.to_anndata()); label_cells(a, markers, min_confidence=min_confidence)
+        a = preprocess_cells(st.to_anndata())
+        label_cells(a, markers, min_confidence=min_confidence)
         out.append((ArraySlide(st.render(0, 0, size_px, size_px), mpp, path=f"synth{s}"), a))
     return out
 
@@ -52,7 +53,8 @@ class NuClassModel:
     temperature:float=1.0 # fitted on validation cells (applied to log p_mix)
     global_uses_local:bool=True # Path global sees the local vector (NuClass); False: context only (ablation)
     def __post_init__(self):
-        if len(self.classes) < 2: raise InputError(f"need at least 2 classes, got {self.classes}", path="classes")
+        if len(self.classes) < 2:
+            raise InputError(f"need at least 2 classes, got {self.classes}", path="classes")
         K = len(self.classes)
         self.local = LocalPath(K, self.backbone, n_tissues=len(self.tissues), backbone_kwargs=self.backbone_kwargs)
         self.glob = GlobalPath(K, self.local.dim, self.backbone, backbone_kwargs=self.backbone_kwargs, use_local=self.global_uses_local)
@@ -64,20 +66,24 @@ class NuClassModel:
         "Write weights + config to one .safetensors file (atomically)."
         from safetensors.torch import save_file
         sd = {f"{n}.{k}": v.detach().cpu().contiguous() for n, m in (("local", self.local), ("glob", self.glob), ("gate", self.gate)) for k, v in m.state_dict().items()}
-        with atomic_path(path) as tmp: save_file(sd, str(tmp), metadata=dict(pathnb_nuclass=json.dumps(self.config())))
+        with atomic_path(path) as tmp:
+            save_file(sd, str(tmp), metadata=dict(pathnb_nuclass=json.dumps(self.config())))
         return Path(path)
     @classmethod
     def load(cls, path:str|Path)->"NuClassModel":
         "Rebuild a model saved with `save`."
         from safetensors import safe_open
         path = Path(path)
-        if not path.exists(): raise WeightsError("model file not found", path=path, fix="train one with `pathnb nuclass train`")
+        if not path.exists():
+            raise WeightsError("model file not found", path=path, fix="train one with `pathnb nuclass train`")
         try:
             with safe_open(str(path), "pt") as f:
                 meta = f.metadata() or {}
                 sd = {k: f.get_tensor(k) for k in f.keys()}
-        except Exception as e: raise WeightsError(f"not a safetensors file ({e})", path=path) from None
-        if "pathnb_nuclass" not in meta: raise WeightsError("no NuClass configuration in the file's metadata", path=path, fix="was it written by NuClassModel.save?")
+        except Exception as e:
+            raise WeightsError(f"not a safetensors file ({e})", path=path) from None
+        if "pathnb_nuclass" not in meta:
+            raise WeightsError("no NuClass configuration in the file's metadata", path=path, fix="was it written by NuClassModel.save?")
         c = json.loads(meta["pathnb_nuclass"])
         sp = dict(c["spec"])
         if "mpp" in sp:   # models saved before the field was renamed
@@ -94,16 +100,23 @@ def _dataset(samples, spec, classes, label_key, mask_key, tissue_key, tissues, a
     ci, ti = {c: i for i, c in enumerate(classes)}, {t: i for i, t in enumerate(tissues)}
     for i, (sl, a) in enumerate(samples):
         m = np.ones(a.n_obs, bool) if (mask_key is None or mask_key not in a.obs) else a.obs[mask_key].to_numpy(bool)
-        slides[i] = sl; keys += [i] * int(m.sum()); xy.append(a.obsm["spatial"][m])
+        slides[i] = sl
+        keys += [i] * int(m.sum())
+        xy.append(a.obsm["spatial"][m])
         if label_key is not None:
-            if label_key not in a.obs: raise InputError(f"no obs column {label_key!r} in sample {i}", path="label_key", fix="run `pathnb nuclass label` first or name the label column")
+            if label_key not in a.obs:
+                raise InputError(f"no obs column {label_key!r} in sample {i}", path="label_key", fix="run `pathnb nuclass label` first or name the label column")
             lab = a.obs[label_key].astype(str).to_numpy()[m]
             bad = sorted(set(lab) - set(ci))
-            if bad: raise InputError(f"labels not among the model's classes: {bad[:5]}", path=label_key)
+            if bad:
+                raise InputError(f"labels not among the model's classes: {bad[:5]}", path=label_key)
             ys.append(np.array([ci[v] for v in lab], np.int64))
-        else: ys.append(np.full(int(m.sum()), -1))
-        if tissue_key is not None and tissue_key in a.obs: ts.append(np.array([ti.get(str(v), 0) for v in a.obs[tissue_key].to_numpy()[m]]))
-        else: ts.append(np.zeros(int(m.sum()), np.int64))
+        else:
+            ys.append(np.full(int(m.sum()), -1))
+        if tissue_key is not None and tissue_key in a.obs:
+            ts.append(np.array([ti.get(str(v), 0) for v in a.obs[tissue_key].to_numpy()[m]]))
+        else:
+            ts.append(np.zeros(int(m.sum()), np.int64))
     return CellCropDataset(slides, np.array(keys), np.concatenate(xy), spec, np.concatenate(ys), np.concatenate(ts), augment=augment, seed=seed,
                            force=force)
 
@@ -122,9 +135,11 @@ def fit_nuclass(train:list, # [(slide, cells AnnData), ...] training samples
                 force:bool=False, # train on fluorescence slides anyway (NuClass is an H&E method)
                )->tuple: # (NuClassModel, validation outputs dict)
     "Train Path local, Path global, the gate and the temperature on a cohort."
-    if not train or not val: raise InputError("need at least one training and one validation sample", path="train/val", fix="hold out a whole sample for validation")
+    if not train or not val:
+        raise InputError("need at least one training and one validation sample", path="train/val", fix="hold out a whole sample for validation")
     seed_everything(cfg.seed)  # before the networks are built: their initial weights are part of the result
-    if classes is None: classes = list(train[0][1].obs[label_key].astype("category").cat.categories)
+    if classes is None:
+        classes = list(train[0][1].obs[label_key].astype("category").cat.categories)
     tissues = sorted({str(v) for _, a in train + val for v in a.obs[tissue_key]}) if tissue_key else ["default"]
     model = NuClassModel(list(classes), spec, backbone, dict(TINY_RESNET) if backbone_kwargs is None else backbone_kwargs, tissues,
                          global_uses_local=global_uses_local)
@@ -140,10 +155,13 @@ def fit_nuclass(train:list, # [(slide, cells AnnData), ...] training samples
 
 def _oof_mix(model, P, folds, epochs, seed):
     "Mixed probabilities of each validation cell from a gate fitted on the other folds (cross-fitting)."
-    n = len(P["y"]); perm = np.random.default_rng(seed).permutation(n); out = torch.empty_like(P["p_mix"])
+    n = len(P["y"])
+    perm = np.random.default_rng(seed).permutation(n)
+    out = torch.empty_like(P["p_mix"])
     keys = ("p_local", "p_global", "feat_local", "feat_global")
     for k in range(folds):
-        te = perm[k::folds]; tr = np.setdiff1d(perm, te)
+        te = perm[k::folds]
+        tr = np.setdiff1d(perm, te)
         g = Gate(model.local.dim, model.glob.out_dim)
         train_gate(g, {q: P[q][tr] for q in keys}, P["y"][tr], epochs=epochs, seed=seed + k + 1)
         out[te] = predict_gate(g, {q: P[q][te] for q in keys})["p_mix"]
@@ -166,7 +184,8 @@ def evaluate_nuclass(P:dict, # from `predict_nuclass` (with labels)
                      classes:list)->dict:
     "Macro-F1 per path, gate and oracle (per cell, whichever path is right), per-class F1, complementarity, ECE before/after temperature."
     y = P["y"].numpy()
-    if (y < 0).any(): raise InputError("evaluation needs labels for every cell", path="label_key")
+    if (y < 0).any():
+        raise InputError("evaluation needs labels for every cell", path="label_key")
     probs = dict(local=P["p_local"], glob=P["p_global"], gate=P["p_mix"])
     per = pd.DataFrame({k: metrics.f1_per_class(y, v.numpy(), labels=np.arange(len(classes)), names=classes) for k, v in probs.items()})
     macro = {k: metrics.f1_macro(y, v.numpy().argmax(1)) for k, v in probs.items()}
@@ -196,17 +215,22 @@ def cam_layer(backbone, # a timm backbone
               min_size:int=4, # smallest useful map edge (tiny crops shrink to 1×1 in the last block)
              )->torch.nn.Module:
     "The last feature block of a timm backbone (ResNet `layer1..4`, `stages`, ViT `blocks`) with a useful map size."
-    if all(hasattr(backbone, f"layer{i}") for i in range(1, 5)): blocks = [getattr(backbone, f"layer{i}") for i in range(1, 5)]
+    if all(hasattr(backbone, f"layer{i}") for i in range(1, 5)):
+        blocks = [getattr(backbone, f"layer{i}") for i in range(1, 5)]
     else:
         blocks = next((list(getattr(backbone, n)) for n in ("stages", "blocks", "layers") if getattr(backbone, n, None) is not None), None)
-        if blocks is None: raise InputError(f"no known feature blocks in {type(backbone).__name__}", path="backbone", fix="pass layer= explicitly")
-    if x is None: return blocks[-1]
+        if blocks is None:
+            raise InputError(f"no known feature blocks in {type(backbone).__name__}", path="backbone", fix="pass layer= explicitly")
+    if x is None:
+        return blocks[-1]
     sizes = {}
     hs = [b.register_forward_hook(lambda m, i, o, k=k: sizes.__setitem__(k, o.shape[-1] if o.ndim == 4 else int(np.sqrt(o.shape[1])))) for k, b in enumerate(blocks)]
     try:
-        with torch.no_grad(): backbone(x[:1])
+        with torch.no_grad():
+            backbone(x[:1])
     finally:
-        for h in hs: h.remove()
+        for h in hs:
+            h.remove()
     ok = [k for k in range(len(blocks)) if sizes.get(k, 0) >= min_size]
     return blocks[ok[-1] if ok else 0]
 
@@ -219,7 +243,8 @@ def grad_cam(forward, # callable: input batch → logits
     import torch.nn.functional as F
     store = {}
     def hook(m, i, o):
-        store["a"] = o; o.register_hook(lambda g: store.__setitem__("g", g))
+        store["a"] = o
+        o.register_hook(lambda g: store.__setitem__("g", g))
     h = layer.register_forward_hook(hook)
     try:
         with torch.enable_grad():
@@ -227,10 +252,12 @@ def grad_cam(forward, # callable: input batch → logits
             logits = forward(xx)
             t = logits.argmax(1) if target is None else torch.as_tensor(target)
             logits.gather(1, t[:, None]).sum().backward()
-    finally: h.remove()
+    finally:
+        h.remove()
     a, g = store["a"].detach(), store["g"].detach()
     if a.ndim == 3:   # tokens (n, T, C) → grid
-        s = int(np.sqrt(a.shape[1])); a, g = (z[:, -s * s:].transpose(1, 2).reshape(z.shape[0], -1, s, s) for z in (a, g))
+        s = int(np.sqrt(a.shape[1]))
+        a, g = (z[:, -s * s:].transpose(1, 2).reshape(z.shape[0], -1, s, s) for z in (a, g))
     cam = F.relu((g.mean((2, 3), keepdim=True) * a).sum(1, keepdim=True))
     cam = F.interpolate(cam, size=x.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
     cam = cam - cam.amin((1, 2), keepdim=True)
@@ -252,8 +279,10 @@ def nuclass_cams(model:NuClassModel, slide, xy, tissue=None,
     dev = next(model.local.parameters()).device  # maps are computed where the model lives (CPU or GPU)
     xl, xc = to_tensor(loc).to(dev), to_tensor(ctx).to(dev)
     t = (torch.zeros(len(xl), dtype=torch.long) if tissue is None else torch.as_tensor(tissue)).to(dev)
-    model.local.eval(); model.glob.eval()
-    with torch.no_grad(): h = model.local.forward_features(xl, t)
+    model.local.eval()
+    model.glob.eval()
+    with torch.no_grad():
+        h = model.local.forward_features(xl, t)
     cl = grad_cam(lambda x: model.local(x, t), xl, cam_layer(model.local.backbone, xl))
     cg = grad_cam(lambda x: model.glob(x, h), xc, cam_layer(model.glob.backbone, xc))
     return dict(local=loc, context=ctx, cam_local=cl, cam_global=cg)
@@ -265,25 +294,32 @@ def plot_cams(C:dict, titles=None, n:int=5):
     fig, axs = plt.subplots(4, n, figsize=(1.6 * n, 6.4), squeeze=False)
     for j in range(n):
         for r, im in enumerate([C["local"][j], overlay_cam(C["local"][j], C["cam_local"][j]), C["context"][j], overlay_cam(C["context"][j], C["cam_global"][j])]):
-            axs[r, j].imshow(im); axs[r, j].axis("off")
-        if titles is not None: axs[0, j].set_title(str(titles[j]), fontsize=8)
-    for r, lab in enumerate(["local", "CAM local", "context", "CAM global"]): axs[r, 0].text(-4, 16, lab, rotation=90, fontsize=7, ha="right", va="center")
+            axs[r, j].imshow(im)
+            axs[r, j].axis("off")
+        if titles is not None:
+            axs[0, j].set_title(str(titles[j]), fontsize=8)
+    for r, lab in enumerate(["local", "CAM local", "context", "CAM global"]):
+        axs[r, 0].text(-4, 16, lab, rotation=90, fontsize=7, ha="right", va="center")
     return fig
 
 # %% ../nbs/34_nuclass_eval.ipynb #f56b1f0b
 def write_predictions(adata, P:dict, classes:list, key_added:str="nuclass"):
     "Store calibrated predictions, confidences, gate values and path predictions in `adata`."
-    if len(P["p_cal"]) != adata.n_obs: raise InputError(f"{len(P['p_cal'])} predictions for {adata.n_obs} cells", path="adata")
+    if len(P["p_cal"]) != adata.n_obs:
+        raise InputError(f"{len(P['p_cal'])} predictions for {adata.n_obs} cells", path="adata")
     cat = lambda p: pd.Categorical(np.asarray(classes)[p.argmax(1).numpy()], categories=classes)
-    adata.obs[f"{key_added}_pred"] = cat(P["p_cal"]); adata.obs[f"{key_added}_confidence"] = P["p_cal"].max(1).values.numpy()
+    adata.obs[f"{key_added}_pred"] = cat(P["p_cal"])
+    adata.obs[f"{key_added}_confidence"] = P["p_cal"].max(1).values.numpy()
     adata.obs[f"{key_added}_gate"] = P["g"].numpy()
-    adata.obs[f"{key_added}_local"] = cat(P["p_local"]); adata.obs[f"{key_added}_global"] = cat(P["p_global"])
+    adata.obs[f"{key_added}_local"] = cat(P["p_local"])
+    adata.obs[f"{key_added}_global"] = cat(P["p_global"])
     adata.obsm[f"{key_added}_proba"] = P["p_cal"].numpy()
     adata.uns[key_added] = dict(classes=list(classes))
     return adata
 
 # %% ../nbs/34_nuclass_eval.ipynb #df5c1fef
-def _split(s): return [p for p in str(s).split(",") if p]
+def _split(s):
+    return [p for p in str(s).split(",") if p]
 
 @call_parse
 def nuclass_train(cells:str, # comma-separated cell .h5ad files (one per sample; the last is validation)
@@ -309,8 +345,10 @@ def nuclass_train(cells:str, # comma-separated cell .h5ad files (one per sample;
     if mpp is not None:
         crop_mpp = renamed_arg(None if crop_mpp == 0.25 else crop_mpp, mpp, "crop_mpp", "mpp", "nuclass train")
     cs, ss = _split(cells), _split(slides)
-    if len(cs) != len(ss): raise InputError(f"{len(cs)} cell files but {len(ss)} slides", path="cells/slides", fix="give one slide per cell file, in the same order")
-    if len(cs) < 2: raise InputError("need at least 2 samples (the last one validates)", path="cells")
+    if len(cs) != len(ss):
+        raise InputError(f"{len(cs)} cell files but {len(ss)} slides", path="cells/slides", fix="give one slide per cell file, in the same order")
+    if len(cs) < 2:
+        raise InputError("need at least 2 samples (the last one validates)", path="cells")
     import anndata as ad
     samples = [(open_cell_slide(s, slide_mpp=slide_mpp, force=force), ad.read_h5ad(c)) for c, s in zip(cs, ss)]
     spec = CropSpec(local_px, context_px, crop_mpp, context_out_px)
@@ -339,5 +377,6 @@ def nuclass_predict(cells:str, # cell .h5ad
     cfg = TrainConfig(batch_size=batch_size, num_workers=num_workers, device=device)
     P = predict_nuclass(m, [(s, a)], tissue_key=tissue_key, cfg=cfg, force=force)
     write_predictions(a, P, m.classes)
-    with atomic_path(out) as tmp: a.write_h5ad(tmp)
+    with atomic_path(out) as tmp:
+        a.write_h5ad(tmp)
     return a

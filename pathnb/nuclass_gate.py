@@ -20,14 +20,16 @@ def dist_stats(p:torch.Tensor, # (n, K) probabilities
               )->torch.Tensor: # (n, 3): max prob, normalised entropy, top-2 margin
     "Per-cell confidence statistics of a probability distribution."
     K = p.shape[-1]
-    if K < 2: raise InputError(f"need at least 2 classes, got {K}", path="p")
+    if K < 2:
+        raise InputError(f"need at least 2 classes, got {K}", path="p")
     top2 = p.topk(2, -1).values
     ent = -(p * p.clamp_min(1e-12).log()).sum(-1) / math.log(K)
     return torch.stack([top2[:, 0], ent, top2[:, 0] - top2[:, 1]], -1)
 
 def gate_stats(p_local:torch.Tensor, p_global:torch.Tensor)->torch.Tensor: # (n, 9)
     "Statistics of both paths and their differences (the gate's distribution inputs)."
-    if p_local.shape != p_global.shape: raise InputError(f"paths disagree in shape: {tuple(p_local.shape)} vs {tuple(p_global.shape)}", path="p_local/p_global")
+    if p_local.shape != p_global.shape:
+        raise InputError(f"paths disagree in shape: {tuple(p_local.shape)} vs {tuple(p_global.shape)}", path="p_local/p_global")
     a, b = dist_stats(p_local), dist_stats(p_global)
     return torch.cat([a, b, a - b], -1)
 
@@ -74,13 +76,18 @@ def train_gate(gate:Gate, P:dict, # from `predict_paths`: p_local, p_global, fea
     "Fit the gate full-batch on cached path outputs (validation cells); returns losses."
     seed_everything(seed)
     y = torch.as_tensor(y).long()
-    if (y < 0).any(): raise InputError("labels contain -1 (unlabelled cells)", path="y", fix="fit the gate on labelled cells only")
+    if (y < 0).any():
+        raise InputError("labels contain -1 (unlabelled cells)", path="y", fix="fit the gate on labelled cells only")
     opt = torch.optim.AdamW(gate.parameters(), lr=lr, weight_decay=weight_decay)
-    hist = []; gate.train()
+    hist = []
+    gate.train()
     for _ in range(epochs):
         g = gate(P["p_local"], P["p_global"], P["feat_local"], P["feat_global"])
         loss = gate_loss(g, P["p_local"], P["p_global"], y, lam)
-        opt.zero_grad(); loss.backward(); opt.step(); hist.append(loss.item())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        hist.append(loss.item())
     gate.eval()
     return hist
 
@@ -97,12 +104,14 @@ def complementarity(p_local, p_global, y, class_names=None):
     import pandas as pd
     y = torch.as_tensor(y)
     rl, rg = (torch.as_tensor(p_local).argmax(-1) == y).numpy(), (torch.as_tensor(p_global).argmax(-1) == y).numpy()
-    y = y.numpy(); K = torch.as_tensor(p_local).shape[-1]
+    y = y.numpy()
+    K = torch.as_tensor(p_local).shape[-1]
     names = class_names or [str(k) for k in range(K)]
     rows = []
     for k, nm in [(k, names[k]) for k in range(K)] + [(None, "all")]:
         m = (y == k) if k is not None else np.ones_like(y, bool)
-        if not m.any(): continue
+        if not m.any():
+            continue
         rows.append(dict(cls=nm, n=int(m.sum()), acc_local=rl[m].mean(), acc_global=rg[m].mean(), oracle=(rl | rg)[m].mean(),
                          local_only=(rl & ~rg)[m].mean(), global_only=(rg & ~rl)[m].mean()))
     return pd.DataFrame(rows).set_index("cls")

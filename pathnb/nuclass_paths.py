@@ -26,11 +26,14 @@ def make_backbone(name:str|nn.Module="resnet10t", # timm model name, or a module
                  )->tuple[nn.Module, int]: # (pooled feature extractor, embedding size)
     "A timm feature extractor (random init, no download) and its embedding size."
     if isinstance(name, nn.Module):
-        if not hasattr(name, "num_features"): raise InputError("a module backbone needs a `num_features` attribute", path="backbone")
+        if not hasattr(name, "num_features"):
+            raise InputError("a module backbone needs a `num_features` attribute", path="backbone")
         return name, int(name.num_features)
     import timm
-    try: m = timm.create_model(name, pretrained=False, num_classes=0, **kwargs)
-    except RuntimeError as e: raise InputError(f"unknown timm model {name!r} ({e})", path="backbone", fix="see timm.list_models()") from None
+    try:
+        m = timm.create_model(name, pretrained=False, num_classes=0, **kwargs)
+    except RuntimeError as e:
+        raise InputError(f"unknown timm model {name!r} ({e})", path="backbone", fix="see timm.list_models()") from None
     return m, int(m.num_features)
 
 # %% ../nbs/32_nuclass_paths.ipynb #2e29a3fa
@@ -42,10 +45,12 @@ class FiLM(nn.Module):
                  hidden:int=64, # MLP hidden size
                 ):
         super().__init__()
-        if n_tissues < 1: raise InputError(f"n_tissues must be ≥ 1, got {n_tissues}", path="n_tissues")
+        if n_tissues < 1:
+            raise InputError(f"n_tissues must be ≥ 1, got {n_tissues}", path="n_tissues")
         self.emb = nn.Embedding(n_tissues, emb_dim)
         self.mlp = nn.Sequential(nn.Linear(emb_dim, hidden), nn.GELU(), nn.Linear(hidden, 2 * dim))
-        nn.init.zeros_(self.mlp[-1].weight); nn.init.zeros_(self.mlp[-1].bias)
+        nn.init.zeros_(self.mlp[-1].weight)
+        nn.init.zeros_(self.mlp[-1].bias)
     def forward(self, h, tissue):
         g, b = self.mlp(self.emb(tissue)).chunk(2, -1)
         return h * (1 + g) + b
@@ -64,14 +69,18 @@ class LocalPath(nn.Module):
                  backbone_kwargs:dict|None=None, # e.g. TINY_RESNET
                 ):
         super().__init__()
-        if n_classes < 2: raise InputError(f"need at least 2 classes, got {n_classes}", path="n_classes")
+        if n_classes < 2:
+            raise InputError(f"need at least 2 classes, got {n_classes}", path="n_classes")
         self.backbone, self.dim = make_backbone(backbone, **(backbone_kwargs or {}))
         self.norm, self.film = nn.LayerNorm(self.dim), FiLM(n_tissues, self.dim)
         self.head = _mlp_head(self.dim, hidden, n_classes, dropout)
         self.n_classes = n_classes
-    def forward_features(self, x, tissue): return self.film(self.norm(self.backbone(x)), tissue)
-    def forward_head(self, h): return self.head(h)
-    def forward(self, x, tissue): return self.forward_head(self.forward_features(x, tissue))
+    def forward_features(self, x, tissue):
+        return self.film(self.norm(self.backbone(x)), tissue)
+    def forward_head(self, h):
+        return self.head(h)
+    def forward(self, x, tissue):
+        return self.forward_head(self.forward_features(x, tissue))
 
 class GlobalPath(nn.Module):
     "Path global: context encoder → projection, concatenated with the projected local vector → MLP head."
@@ -88,15 +97,18 @@ class GlobalPath(nn.Module):
         self.backbone, self.dim = make_backbone(backbone, **(backbone_kwargs or {}))
         self.proj_ctx = nn.Sequential(nn.LayerNorm(self.dim), nn.Linear(self.dim, proj_dim))
         self.use_local = use_local
-        if use_local: self.proj_loc = nn.Sequential(nn.LayerNorm(local_dim), nn.Linear(local_dim, proj_dim))
+        if use_local:
+            self.proj_loc = nn.Sequential(nn.LayerNorm(local_dim), nn.Linear(local_dim, proj_dim))
         self.out_dim = (2 if use_local else 1) * proj_dim   # size of `forward_features`
         self.head = _mlp_head(self.out_dim, hidden, n_classes, dropout)
         self.n_classes = n_classes
     def forward_features(self, ctx, local_vec):
         hc = self.proj_ctx(self.backbone(ctx))
         return torch.cat([hc, self.proj_loc(local_vec)], -1) if self.use_local else hc
-    def forward_head(self, h): return self.head(h)
-    def forward(self, ctx, local_vec): return self.forward_head(self.forward_features(ctx, local_vec))
+    def forward_head(self, h):
+        return self.head(h)
+    def forward(self, ctx, local_vec):
+        return self.forward_head(self.forward_features(ctx, local_vec))
 
 # %% ../nbs/32_nuclass_paths.ipynb #2d424c13
 def class_balanced_weights(y, # integer labels of the training cells
@@ -152,24 +164,29 @@ class CellCropDataset(torch.utils.data.Dataset):
                 ):
         self.slides, self.key, self.xy, self.spec = slides, np.asarray(slide_key), np.asarray(xy, np.float64), spec
         n = len(self.xy)
-        if len(self.key) != n: raise InputError(f"{len(self.key)} slide keys for {n} cells", path="slide_key")
+        if len(self.key) != n:
+            raise InputError(f"{len(self.key)} slide keys for {n} cells", path="slide_key")
         miss = set(self.key.tolist()) - set(slides)
-        if miss: raise InputError(f"cells refer to slides that were not given: {sorted(miss)[:5]}", path="slides")
+        if miss:
+            raise InputError(f"cells refer to slides that were not given: {sorted(miss)[:5]}", path="slides")
         for k, s in slides.items():
             check_brightfield(s, "NuClass", force)
             m = self.key == k
-            if m.any(): check_cells_in_slide(self.xy[m], s.dimensions, name=f"cells of slide {k!r}")
+            if m.any():
+                check_cells_in_slide(self.xy[m], s.dimensions, name=f"cells of slide {k!r}")
         self.y = np.full(n, -1, np.int64) if labels is None else np.asarray(labels, np.int64)
         self.tissue = np.zeros(n, np.int64) if tissue is None else np.asarray(tissue, np.int64)
         self.augment, self.rng, self.force = augment, np.random.default_rng(seed), force
-    def __len__(self): return len(self.xy)
+    def __len__(self):
+        return len(self.xy)
     def __getitem__(self, i):
         l, c = read_cell_crops(self.slides[self.key[i]], self.xy[i], self.spec, force=self.force)
         l, c = l[0], c[0]
         if self.augment:
             k, f = int(self.rng.integers(4)), bool(self.rng.integers(2))
             l, c = np.rot90(l, k), np.rot90(c, k)
-            if f: l, c = l[:, ::-1], c[:, ::-1]
+            if f:
+                l, c = l[:, ::-1], c[:, ::-1]
         return dict(local=to_tensor(l), context=to_tensor(c), y=int(self.y[i]), tissue=int(self.tissue[i]), idx=i)
 
 # %% ../nbs/32_nuclass_paths.ipynb #70be57aa
@@ -191,13 +208,19 @@ def _fit(model, step, loader, cfg:TrainConfig, desc:str):
     "Generic AdamW + cosine loop; `step(batch)` returns the loss."
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    n = cfg.epochs * len(loader); sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=max(n, 1), pct_start=0.15)
+    n = cfg.epochs * len(loader)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=max(n, 1), pct_start=0.15)
     hist = []
     model.train()
     for ep in range(cfg.epochs):
         tot = 0.0
         for b in progress(loader, desc=f"{desc} {ep + 1}/{cfg.epochs}", disable=True):
-            loss = step(b); opt.zero_grad(); loss.backward(); opt.step(); sched.step(); tot += loss.item()
+            loss = step(b)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            tot += loss.item()
         hist.append(tot / max(len(loader), 1))
     model.eval()
     return hist
@@ -208,7 +231,9 @@ def _loader(ds, cfg, shuffle):
 
 def train_local(model:LocalPath, ds:CellCropDataset, cfg:TrainConfig=TrainConfig(), class_names=None)->list:
     "Train Path local with class-balanced, label-smoothed CE; returns per-epoch losses."
-    seed_everything(cfg.seed); dev = get_device(cfg.device); model.to(dev)
+    seed_everything(cfg.seed)
+    dev = get_device(cfg.device)
+    model.to(dev)
     lab = ds.y[ds.y >= 0]
     w = class_balanced_weights(lab, model.n_classes, cfg.beta, class_names).to(dev)
     def step(b):
@@ -219,11 +244,16 @@ def train_local(model:LocalPath, ds:CellCropDataset, cfg:TrainConfig=TrainConfig
 
 def train_global(model:GlobalPath, local:LocalPath, ds:CellCropDataset, cfg:TrainConfig=TrainConfig(), class_names=None)->list:
     "Train Path global (local path frozen) with the uncertainty-weighted loss; returns per-epoch losses."
-    seed_everything(cfg.seed); dev = get_device(cfg.device); model.to(dev); local.to(dev).eval()
-    for p in local.parameters(): p.requires_grad_(False)
+    seed_everything(cfg.seed)
+    dev = get_device(cfg.device)
+    model.to(dev)
+    local.to(dev).eval()
+    for p in local.parameters():
+        p.requires_grad_(False)
     w = class_balanced_weights(ds.y[ds.y >= 0], model.n_classes, cfg.beta, class_names).to(dev)
     def step(b):
-        m = b["y"] >= 0; y = b["y"][m].to(dev)
+        m = b["y"] >= 0
+        y = b["y"][m].to(dev)
         with torch.no_grad():
             h = local.forward_features(b["local"][m].to(dev), b["tissue"][m].to(dev))
             pl = local.forward_head(h).softmax(-1)
@@ -233,19 +263,25 @@ def train_global(model:GlobalPath, local:LocalPath, ds:CellCropDataset, cfg:Trai
 @torch.no_grad()
 def predict_paths(local:LocalPath, glob:GlobalPath|None, ds:CellCropDataset, cfg:TrainConfig=TrainConfig())->dict:
     "Logits, probabilities and feature vectors of both paths for every cell of `ds` (streamed)."
-    dev = get_device(cfg.device); local.to(dev).eval()
-    if glob is not None: glob.to(dev).eval()
+    dev = get_device(cfg.device)
+    local.to(dev).eval()
+    if glob is not None:
+        glob.to(dev).eval()
     keys = ["logits_local", "feat_local"] + (["logits_global", "feat_global"] if glob is not None else [])
-    out = {k: [] for k in keys}; ys = []
+    out = {k: [] for k in keys}
+    ys = []
     for b in _loader(ds, cfg, False):
         h = local.forward_features(b["local"].to(dev), b["tissue"].to(dev))
-        out["logits_local"].append(local.forward_head(h).cpu()); out["feat_local"].append(h.cpu())
+        out["logits_local"].append(local.forward_head(h).cpu())
+        out["feat_local"].append(h.cpu())
         if glob is not None:
             hg = glob.forward_features(b["context"].to(dev), h)
-            out["logits_global"].append(glob.forward_head(hg).cpu()); out["feat_global"].append(hg.cpu())
+            out["logits_global"].append(glob.forward_head(hg).cpu())
+            out["feat_global"].append(hg.cpu())
         ys.append(b["y"])
     res = {k: torch.cat(v) for k, v in out.items()}
     res["p_local"] = res["logits_local"].softmax(-1)
-    if glob is not None: res["p_global"] = res["logits_global"].softmax(-1)
+    if glob is not None:
+        res["p_global"] = res["logits_global"].softmax(-1)
     res["y"] = torch.cat(ys)
     return res

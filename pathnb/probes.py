@@ -26,25 +26,34 @@ def check_features(X, # (n, d) features
                   )->tuple[np.ndarray, np.ndarray|None]:
     "Validate features (and targets); return them as arrays."
     X = np.asarray(X, dtype=float) if not (hasattr(X, "dtype") and X.dtype.kind == "f") else np.asarray(X)
-    if X.ndim != 2: raise InputError(f"features must be 2-D (samples, dims), got shape {X.shape}", path=name)
-    if len(X) == 0: raise InputError("no samples", path=name)
+    if X.ndim != 2:
+        raise InputError(f"features must be 2-D (samples, dims), got shape {X.shape}", path=name)
+    if len(X) == 0:
+        raise InputError("no samples", path=name)
     bad = ~np.isfinite(X)
-    if bad.any(): raise InputError(f"{bad.sum()} NaN/inf feature values in {bad.any(1).sum()} rows", path=name,
+    if bad.any():
+        raise InputError(f"{bad.sum()} NaN/inf feature values in {bad.any(1).sum()} rows", path=name,
                                    fix="drop those samples or impute before probing")
-    if y is None: return X, None
+    if y is None:
+        return X, None
     y = np.asarray(y)
-    if len(y) != len(X): raise InputError(f"{len(X)} feature rows but {len(y)} targets", path=name, fix="same samples, same order")
+    if len(y) != len(X):
+        raise InputError(f"{len(X)} feature rows but {len(y)} targets", path=name, fix="same samples, same order")
     if classification:
-        if y.dtype.kind == "f" and not np.all(y == np.round(y)): raise InputError("class labels must be integers", path=f"y of {name}")
-        if len(np.unique(y)) < 2: raise InputError(f"y has a single class ({np.unique(y)[0]!r})", path=f"y of {name}",
+        if y.dtype.kind == "f" and not np.all(y == np.round(y)):
+            raise InputError("class labels must be integers", path=f"y of {name}")
+        if len(np.unique(y)) < 2:
+            raise InputError(f"y has a single class ({np.unique(y)[0]!r})", path=f"y of {name}",
                                                    fix="a probe needs at least two classes in every split (use a stratified split)")
         y = y.astype(int)
-    elif y.dtype.kind == "f" and not np.isfinite(y).all(): raise InputError("NaN/inf targets", path=f"y of {name}")
+    elif y.dtype.kind == "f" and not np.isfinite(y).all():
+        raise InputError("NaN/inf targets", path=f"y of {name}")
     return X, y
 
 # %% ../nbs/11_probes.ipynb #897f8f78
 def _val_split(Xtr, ytr, Xva, yva, seed):
-    if Xva is not None: return Xtr, ytr, *check_features(Xva, yva, "Xva", classification=True)
+    if Xva is not None:
+        return Xtr, ytr, *check_features(Xva, yva, "Xva", classification=True)
     Xtr, Xva, ytr, yva = train_test_split(Xtr, ytr, test_size=0.2, stratify=ytr, random_state=seed)
     return Xtr, ytr, Xva, yva
 
@@ -53,7 +62,8 @@ def _score(metric, y, p):
     fn = METRICS[metric] if isinstance(metric, str) else metric
     return fn(y, p)
 
-def _squeeze(p): return p[:, 1] if p.shape[1] == 2 else p
+def _squeeze(p):
+    return p[:, 1] if p.shape[1] == 2 else p
 
 def linear_probe(Xtr, ytr, # training features and integer labels
                  Xva=None, yva=None, # validation split for the C sweep (default: 20% of train)
@@ -68,7 +78,8 @@ def linear_probe(Xtr, ytr, # training features and integer labels
     "Logistic-regression probe with a validation sweep over C; returns model, sweep, test probs and metrics."
     Xtr, ytr = check_features(Xtr, ytr, "Xtr", classification=True)
     Xtr, ytr, Xva, yva = _val_split(Xtr, ytr, Xva, yva, seed)
-    if Xva.shape[1] != Xtr.shape[1]: raise InputError(f"Xva has {Xva.shape[1]} dims, Xtr {Xtr.shape[1]}", path="Xva")
+    if Xva.shape[1] != Xtr.shape[1]:
+        raise InputError(f"Xva has {Xva.shape[1]} dims, Xtr {Xtr.shape[1]}", path="Xva")
     mk = lambda C: make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=max_iter, random_state=seed))
     rows = []
     for C in Cs:
@@ -121,12 +132,17 @@ def molecular_probe(Xtr, Ytr, # features and targets (n, k) (a DataFrame keeps t
     names = list(target_names) if target_names is not None else (list(Ytr.columns) if isinstance(Ytr, pd.DataFrame) else None)
     Ys = [np.asarray(Y, dtype=float) for Y in (Ytr, Yva, Yte)]
     Ys = [Y[:, None] if Y.ndim == 1 else Y for Y in Ys]
-    if not Ys[0].shape[1] == Ys[1].shape[1] == Ys[2].shape[1]: raise InputError("Ytr, Yva, Yte have different numbers of targets", path="Y")
-    Xtr, _ = check_features(Xtr, Ys[0], "Xtr"); Xva, _ = check_features(Xva, Ys[1], "Xva"); Xte, _ = check_features(Xte, Ys[2], "Xte")
+    if not Ys[0].shape[1] == Ys[1].shape[1] == Ys[2].shape[1]:
+        raise InputError("Ytr, Yva, Yte have different numbers of targets", path="Y")
+    Xtr, _ = check_features(Xtr, Ys[0], "Xtr")
+    Xva, _ = check_features(Xva, Ys[1], "Xva")
+    Xte, _ = check_features(Xte, Ys[2], "Xte")
     names = names or [f"target{i}" for i in range(Ys[0].shape[1])]
-    if task not in ("auto", "regression", "classification"): raise InputError(f"unknown task {task!r}", path="task")
+    if task not in ("auto", "regression", "classification"):
+        raise InputError(f"unknown task {task!r}", path="task")
     from scipy.stats import pearsonr, spearmanr
-    sc = StandardScaler().fit(Xtr); Ztr, Zva, Zte = sc.transform(Xtr), sc.transform(Xva), sc.transform(Xte)
+    sc = StandardScaler().fit(Xtr)
+    Ztr, Zva, Zte = sc.transform(Xtr), sc.transform(Xva), sc.transform(Xte)
     rows, preds = [], {}
     for j, nm in enumerate(names):
         ytr, yva, yte = Ys[0][:, j], Ys[1][:, j], Ys[2][:, j]
@@ -137,7 +153,8 @@ def molecular_probe(Xtr, Ytr, # features and targets (n, k) (a DataFrame keeps t
             rows.append(dict(target=nm, task="classification", param=r["C"], auc=m["auc"], balanced_accuracy=m["balanced_accuracy"]))
             preds[nm] = r["probs"]
         else:
-            if np.std(ytr) == 0: raise InputError(f"target {nm!r} is constant in training", path="Ytr")
+            if np.std(ytr) == 0:
+                raise InputError(f"target {nm!r} is constant in training", path="Ytr")
             val = [(a, np.corrcoef(Ridge(alpha=a).fit(Ztr, ytr).predict(Zva), yva)[0, 1]) for a in alphas]
             a = max(val, key=lambda t: np.nan_to_num(t[1], nan=-1))[0]
             p = Ridge(alpha=a).fit(Ztr, ytr).predict(Zte)

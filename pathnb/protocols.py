@@ -32,9 +32,11 @@ def check_no_leak(splits:dict, # split name -> sample indices
 
 def _group_labels(groups, y):
     ug, inv = np.unique(groups, return_inverse=True)
-    if y is None: return ug, inv, np.zeros(len(ug), int)
+    if y is None:
+        return ug, inv, np.zeros(len(ug), int)
     y = np.asarray(y)
-    if len(y) != len(groups): raise InputError(f"{len(groups)} groups but {len(y)} labels", path="y")
+    if len(y) != len(groups):
+        raise InputError(f"{len(groups)} groups but {len(y)} labels", path="y")
     gl = np.array([pd.Series(y[inv == g]).mode().iloc[0] for g in range(len(ug))])
     return ug, inv, gl
 
@@ -46,22 +48,29 @@ def group_split(groups, # group (patient) id of every sample
                )->dict:
     "Split sample indices into train/(val)/test by group; no group is in two splits."
     groups = np.asarray(groups)
-    if len(groups) == 0: raise InputError("no samples", path="groups")
+    if len(groups) == 0:
+        raise InputError("no samples", path="groups")
     if not (0 < test_size < 1 and 0 <= val_size < 1 and test_size + val_size < 1):
         raise InputError(f"need 0 < test_size, 0 <= val_size and test_size + val_size < 1 (got {test_size}, {val_size})", path="test_size")
     ug, inv, gl = _group_labels(groups, y)
     need = 2 + (val_size > 0)
-    if len(ug) < need: raise InputError(f"only {len(ug)} group(s): cannot make {need} group-disjoint splits", path="groups",
+    if len(ug) < need:
+        raise InputError(f"only {len(ug)} group(s): cannot make {need} group-disjoint splits", path="groups",
                                         fix="a patient-level split needs at least as many patients as splits")
     rng = np.random.default_rng(seed)
     part = np.zeros(len(ug), int)                          # 0 train, 1 val, 2 test
     for c in np.unique(gl):
         gs = rng.permutation(np.flatnonzero(gl == c))
-        n_te = int(round(test_size * len(gs))); n_va = int(round(val_size * len(gs)))
-        if len(gs) >= need: n_te = max(n_te, 1); n_va = max(n_va, 1) if val_size > 0 else 0
-        part[gs[:n_te]] = 2; part[gs[n_te:n_te + n_va]] = 1
+        n_te = int(round(test_size * len(gs)))
+        n_va = int(round(val_size * len(gs)))
+        if len(gs) >= need:
+            n_te = max(n_te, 1)
+            n_va = max(n_va, 1) if val_size > 0 else 0
+        part[gs[:n_te]] = 2
+        part[gs[n_te:n_te + n_va]] = 1
     out = dict(train=np.flatnonzero(part[inv] == 0))
-    if val_size > 0: out["val"] = np.flatnonzero(part[inv] == 1)
+    if val_size > 0:
+        out["val"] = np.flatnonzero(part[inv] == 1)
     out["test"] = np.flatnonzero(part[inv] == 2)
     return out
 
@@ -75,19 +84,24 @@ def group_kfold(groups, # group (patient) id of every sample
     from sklearn.model_selection import StratifiedGroupKFold
     groups = np.asarray(groups)
     ng = len(np.unique(groups))
-    if ng < n_splits: raise InputError(f"{ng} groups for {n_splits} folds", path="n_splits", fix=f"use n_splits <= {ng}")
+    if ng < n_splits:
+        raise InputError(f"{ng} groups for {n_splits} folds", path="n_splits", fix=f"use n_splits <= {ng}")
     yy = np.zeros(len(groups), int) if y is None else np.asarray(y)
-    if len(yy) != len(groups): raise InputError(f"{len(groups)} groups but {len(yy)} labels", path="y")
+    if len(yy) != len(groups):
+        raise InputError(f"{len(groups)} groups but {len(yy)} labels", path="y")
     cv = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     return [(tr, te) for tr, te in cv.split(np.zeros(len(groups)), yy, groups)]
 
 # %% ../nbs/14_protocols.ipynb #ba7c220d
 def _take(X, idx):
-    if isinstance(X, (pd.DataFrame, pd.Series)): return X.iloc[idx]
-    if isinstance(X, np.ndarray) or hasattr(X, "shape"): return X[idx]
+    if isinstance(X, (pd.DataFrame, pd.Series)):
+        return X.iloc[idx]
+    if isinstance(X, np.ndarray) or hasattr(X, "shape"):
+        return X[idx]
     return [X[i] for i in idx]
 
-def _ci(s, alpha): return np.quantile(s, [alpha / 2, 1 - alpha / 2]) if len(s) else (np.nan, np.nan)
+def _ci(s, alpha):
+    return np.quantile(s, [alpha / 2, 1 - alpha / 2]) if len(s) else (np.nan, np.nan)
 
 def leave_one_domain_out(fit_fn:Callable, # fit_fn(X, y[, domains=]) -> model
                          predict_fn:Callable, # predict_fn(model, X) -> scores/probabilities
@@ -106,14 +120,18 @@ def leave_one_domain_out(fit_fn:Callable, # fit_fn(X, y[, domains=]) -> model
     "Leave-one-domain-out evaluation: in-domain and out-of-domain scores, the gap, and bootstrap CIs."
     y, domains = check_preds(y, domains, name="domains")
     n = len(y)
-    if (len(X) if not hasattr(X, "shape") else X.shape[0]) != n: raise InputError(f"X has {len(X)} samples, y has {n}", path="X")
+    if (len(X) if not hasattr(X, "shape") else X.shape[0]) != n:
+        raise InputError(f"X has {len(X)} samples, y has {n}", path="X")
     groups = np.arange(n) if groups is None else np.asarray(groups)
-    if len(groups) != n: raise InputError(f"{len(groups)} groups for {n} samples", path="groups")
+    if len(groups) != n:
+        raise InputError(f"{len(groups)} groups for {n} samples", path="groups")
     ud = np.unique(domains)
-    if len(ud) < 2: raise InputError(f"a single domain ({ud[0]!r}): nothing to hold out", path="domains")
+    if len(ud) < 2:
+        raise InputError(f"a single domain ({ud[0]!r}): nothing to hold out", path="domains")
     for d in ud:
         cross = set(groups[domains == d]) & set(groups[domains != d])
-        if cross: raise InputError(f"patients {sorted(cross)[:3]} appear in domain {d!r} and in others", path="groups",
+        if cross:
+            raise InputError(f"patients {sorted(cross)[:3]} appear in domain {d!r} and in others", path="groups",
                                    fix="a patient must belong to one domain")
     mname, mfn = (metric, METRICS[metric]) if isinstance(metric, str) else (getattr(metric, "__name__", "metric"), metric)
     pass_dom = "domains" in inspect.signature(fit_fn).parameters
@@ -127,8 +145,10 @@ def leave_one_domain_out(fit_fn:Callable, # fit_fn(X, y[, domains=]) -> model
             p_in, p_out = np.asarray(predict_fn(model, _take(X, ind))), np.asarray(predict_fn(model, _take(X, out_idx)))
             s_in, s_out = float(mfn(y[ind], p_in)), float(mfn(y[out_idx], p_out))
         except ValueError as e:
-            if errors == "raise": raise InputError(f"held-out domain {d!r} cannot be scored: {e}", path="domains") from e
-            warnings.warn(f"domain {d!r} skipped: {e}", stacklevel=2); continue
+            if errors == "raise":
+                raise InputError(f"held-out domain {d!r} cannot be scored: {e}", path="domains") from e
+            warnings.warn(f"domain {d!r} skipped: {e}", stacklevel=2)
+            continue
         row = dict(held_out=d, metric=mname, n_train=len(tr), n_in=len(ind), n_out=len(out_idx),
                    in_domain=s_in, out_domain=s_out, gap=s_in - s_out)
         if n_boot:
@@ -163,7 +183,8 @@ def plot_lodo(table:pd.DataFrame, # output of leave_one_domain_out
         ax.errorbar(x + off, v, yerr=err, fmt="o", color=c, capsize=3, label=lab)
     for i, r in t.iterrows():
         ax.annotate(f"gap {r.gap:+.2f}", (i, max(r.in_domain, r.out_domain)), textcoords="offset points", xytext=(0, 12), ha="center", fontsize=8)
-    ax.set_xticks(x, [str(d) for d in t.held_out]); ax.set_xlabel("held-out domain")
+    ax.set_xticks(x, [str(d) for d in t.held_out])
+    ax.set_xlabel("held-out domain")
     ax.set_ylabel(t.metric.iloc[0] if len(t) else "score")
     ax.set_title(title or f"leave-one-domain-out ({t.metric.iloc[0] if len(t) else ''})")
     ax.legend(fontsize=8, loc="lower left")
@@ -176,7 +197,8 @@ def results_table(preds:dict, # name -> (y, p) or (y, p, groups)
                   seed:int=0, # bootstrap seed
                  )->pd.DataFrame:
     "Tidy table (model, metric, estimate, lo, hi, n) of several models' test predictions."
-    if not preds: raise InputError("no predictions given", path="preds")
+    if not preds:
+        raise InputError("no predictions given", path="preds")
     parts = []
     for name, v in preds.items():
         if not isinstance(v, (tuple, list)) or len(v) not in (2, 3):
@@ -193,14 +215,17 @@ def plot_results(table:pd.DataFrame, # output of results_table
     "Forest plot of estimates and CIs per model; returns the figure."
     import matplotlib.pyplot as plt
     ms = [metric] if metric else list(dict.fromkeys(table.metric))[:4]
-    if ax is not None and len(ms) > 1: raise InputError("pass metric= to draw into one axes", path="ax")
+    if ax is not None and len(ms) > 1:
+        raise InputError("pass metric= to draw into one axes", path="ax")
     fig, axs = (plt.subplots(1, len(ms), figsize=(min(9, 2.6 * len(ms) + 1), 0.45 * table.model.nunique() + 1.4), squeeze=False) if ax is None
                 else (ax.figure, np.array([[ax]])))
     for a, m in zip(axs[0], ms):
         t = table[table.metric == m].reset_index(drop=True)
         yy = np.arange(len(t))[::-1]
         a.errorbar(t.estimate, yy, xerr=np.vstack([t.estimate - t.lo, t.hi - t.estimate]), fmt="o", capsize=3)
-        a.set_yticks(yy, t.model if a is axs[0][0] else [""] * len(t)); a.set_title(m); a.grid(axis="x", alpha=.3)
+        a.set_yticks(yy, t.model if a is axs[0][0] else [""] * len(t))
+        a.set_title(m)
+        a.grid(axis="x", alpha=.3)
         a.set_ylim(-0.6, len(t) - 0.4)
     fig.tight_layout()
     return fig

@@ -27,8 +27,10 @@ def check_survival(time, # follow-up times (>= 0)
     time, event = check_preds(np.asarray(time, dtype=float), np.asarray(event), name="event")
     if n is not None and len(time) != n:
         raise InputError(f"{len(time)} survival times for {n} samples", path="time", fix="one time/event per row of X, same order")
-    if (time < 0).any(): raise InputError(f"{(time < 0).sum()} negative survival times", path="time")
-    if not np.isin(event, [0, 1]).all(): raise InputError("event must be 0/1 (or bool)", path="event")
+    if (time < 0).any():
+        raise InputError(f"{(time < 0).sum()} negative survival times", path="time")
+    if not np.isin(event, [0, 1]).all():
+        raise InputError("event must be 0/1 (or bool)", path="event")
     event = event.astype(bool)
     if not event.any():
         raise InputError("all samples are censored (no events): the survival model is not identifiable", path="event",
@@ -56,7 +58,8 @@ class CoxModel:
         "Features as the Cox model sees them."
         X = _as_frame(X, self.columns)
         A = X.to_numpy(float)
-        if self.mean is not None: A = (A - self.mean) / self.scale
+        if self.mean is not None:
+            A = (A - self.mean) / self.scale
         if self.pca is not None:
             A = self.pca.transform(A)
             return pd.DataFrame(A, columns=[f"pc{i+1}" for i in range(A.shape[1])], index=X.index)
@@ -71,7 +74,8 @@ class CoxModel:
         return c_index(time, self.predict_risk(X), event)
 
     @property
-    def summary(self)->pd.DataFrame: return self.cph.summary
+    def summary(self)->pd.DataFrame:
+        return self.cph.summary
 
     def __repr__(self):
         k = self.pca.n_components_ if self.pca is not None else len(self.columns)
@@ -82,13 +86,16 @@ def _as_frame(X, columns=None)->pd.DataFrame:
         X = encode_covariates(X) if any(X[c].dtype.kind not in "iuf" for c in X.columns) else X.astype(float)
         if columns is not None:
             missing = [c for c in columns if c not in X.columns]
-            if missing: raise InputError(f"missing feature columns {missing[:5]}", path="X", fix="pass the same columns as in training")
+            if missing:
+                raise InputError(f"missing feature columns {missing[:5]}", path="X", fix="pass the same columns as in training")
             X = X[list(columns)]
     else:
         A = np.asarray(X, dtype=float)
-        if A.ndim != 2: raise InputError(f"X must be 2-D (samples, features), got shape {A.shape}", path="X")
+        if A.ndim != 2:
+            raise InputError(f"X must be 2-D (samples, features), got shape {A.shape}", path="X")
         cols = list(columns) if columns is not None else [f"f{i}" for i in range(A.shape[1])]
-        if len(cols) != A.shape[1]: raise InputError(f"X has {A.shape[1]} features, the model expects {len(cols)}", path="X")
+        if len(cols) != A.shape[1]:
+            raise InputError(f"X has {A.shape[1]} features, the model expects {len(cols)}", path="X")
         X = pd.DataFrame(A, columns=cols)
     if not np.isfinite(X.to_numpy(float)).all():
         raise InputError(f"{(~np.isfinite(X.to_numpy(float))).sum()} NaN/inf feature values", path="X", fix="impute or drop them first")
@@ -115,7 +122,8 @@ def cox_fit(X, # (n, d) features: array or DataFrame (text columns are one-hot e
     if n_components is not None:
         from sklearn.decomposition import PCA
         k = int(n_components)
-        if not 1 <= k <= min(A.shape): raise InputError(f"n_components={k} must be in 1..{min(A.shape)}", path="n_components")
+        if not 1 <= k <= min(A.shape):
+            raise InputError(f"n_components={k} must be in 1..{min(A.shape)}", path="n_components")
         m.pca = PCA(k, random_state=0).fit((A - mean) / scale if standardize else A)
     elif A.shape[1] > max(10, event.sum() / 10) and penalizer == 0:
         warnings.warn(f"{A.shape[1]} features for {int(event.sum())} events: the Cox fit may overfit or not converge; "
@@ -134,7 +142,8 @@ def risk_cutoffs(risk, # (training) risk scores
                 )->np.ndarray:
     "Quantile cut-offs that split `risk` into `n_groups` equal groups."
     risk = np.asarray(risk, dtype=float)
-    if n_groups < 2: raise InputError("n_groups must be >= 2", path="n_groups")
+    if n_groups < 2:
+        raise InputError("n_groups must be >= 2", path="n_groups")
     return np.quantile(risk, np.arange(1, n_groups) / n_groups)
 
 def risk_groups(risk, # risk scores
@@ -143,7 +152,8 @@ def risk_groups(risk, # risk scores
                )->np.ndarray:
     "Risk-group name of each sample (low/high, low/intermediate/high, or Q1..Qk)."
     risk = np.asarray(risk, dtype=float)
-    if not np.isfinite(risk).all(): raise InputError("NaN/inf risk scores", path="risk")
+    if not np.isfinite(risk).all():
+        raise InputError("NaN/inf risk scores", path="risk")
     cutoffs = risk_cutoffs(risk, n_groups) if cutoffs is None else np.sort(np.atleast_1d(np.asarray(cutoffs, float)))
     return np.array(_group_names(len(cutoffs) + 1), dtype=object)[np.searchsorted(cutoffs, risk, side="right")]
 
@@ -152,8 +162,10 @@ def logrank_p(time, event, groups)->float:
     from lifelines.statistics import multivariate_logrank_test
     time, event = check_survival(time, event)
     groups = np.asarray(groups)
-    if len(groups) != len(time): raise InputError(f"{len(groups)} group labels for {len(time)} samples", path="groups")
-    if len(np.unique(groups)) < 2: raise InputError("a single group: nothing to compare", path="groups", fix="check the cut-offs")
+    if len(groups) != len(time):
+        raise InputError(f"{len(groups)} group labels for {len(time)} samples", path="groups")
+    if len(np.unique(groups)) < 2:
+        raise InputError("a single group: nothing to compare", path="groups", fix="check the cut-offs")
     return float(multivariate_logrank_test(time, groups, event).p_value)
 
 def km_plot_by_risk(time, # follow-up times
@@ -194,9 +206,11 @@ def neg_partial_log_likelihood(risk:torch.Tensor, # (n,) predicted log-hazard
     event = torch.as_tensor(event, device=risk.device).reshape(-1).to(risk.dtype)
     if not (len(risk) == len(time) == len(event)):
         raise InputError(f"lengths differ: risk {len(risk)}, time {len(time)}, event {len(event)}", path="risk/time/event")
-    if event.sum() == 0: raise InputError("no events in this batch: the partial likelihood is undefined", path="event",
+    if event.sum() == 0:
+        raise InputError("no events in this batch: the partial likelihood is undefined", path="event",
                                           fix="use larger batches or batches that contain events")
-    if ties not in ("efron", "breslow"): raise InputError(f"unknown ties={ties!r}", path="ties", fix='"efron" or "breslow"')
+    if ties not in ("efron", "breslow"):
+        raise InputError(f"unknown ties={ties!r}", path="ties", fix='"efron" or "breslow"')
     uniq, inv = torch.unique(time, return_inverse=True)                  # ascending distinct times
     U = len(uniq)
     m = risk.detach().max()
@@ -262,17 +276,23 @@ def train_survival_mil(bags:Sequence, # (n_i, dim) tile features per patient/sli
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     hist = []
     for ep in range(epochs):
-        model.train(); tot, nb = 0.0, 0
+        model.train()
+        tot, nb = 0.0, 0
         for idx in np.array_split(rng.permutation(len(bags)), max(1, int(np.ceil(len(bags) / batch_size)))):
-            if not event[idx].any(): continue
+            if not event[idx].any():
+                continue
             x, mask = pad_bags([bags[i] for i in idx])
             r, _ = model(x.to(dev), mask.to(dev))
             loss = neg_partial_log_likelihood(r, time[idx], event[idx], ties=ties)
-            opt.zero_grad(); loss.backward(); opt.step()
-            tot += loss.item(); nb += 1
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            tot += loss.item()
+            nb += 1
         row = dict(epoch=ep, loss=tot / max(nb, 1))
         if val is not None:
             rv, _ = predict_risk_mil(model, val[0], device=device)
-            row["val_c_index"] = c_index(val[1], rv, val[2]); model.train()
+            row["val_c_index"] = c_index(val[1], rv, val[2])
+            model.train()
         hist.append(row)
     return model.eval(), pd.DataFrame(hist)

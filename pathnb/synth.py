@@ -72,9 +72,12 @@ class SynthTissue:
     nucleus_grid_um:float=14.0 # spacing of the nucleus lattice in µm
     pen_width_um:float|None=None # pen stroke width in µm (default: 2.4 % of the shorter side, at least 6 pixels)
     def __post_init__(self):
-        if self.width_px < 16 or self.height_px < 16: raise InputError(f"slide too small ({self.width_px}×{self.height_px})", path="width_px/height_px", fix="use at least 16×16 pixels")
-        if self.mpp <= 0: raise InputError(f"mpp must be positive, got {self.mpp}", path="mpp")
-        if not 1 <= self.n_compartments <= len(COMPARTMENTS): raise InputError(f"n_compartments must be in 1..{len(COMPARTMENTS)}", path="n_compartments")
+        if self.width_px < 16 or self.height_px < 16:
+            raise InputError(f"slide too small ({self.width_px}×{self.height_px})", path="width_px/height_px", fix="use at least 16×16 pixels")
+        if self.mpp <= 0:
+            raise InputError(f"mpp must be positive, got {self.mpp}", path="mpp")
+        if not 1 <= self.n_compartments <= len(COMPARTMENTS):
+            raise InputError(f"n_compartments must be in 1..{len(COMPARTMENTS)}", path="n_compartments")
         r = np.random.default_rng(self.seed)
         W, H = self.width_um, self.height_um
         s = min(W, H)
@@ -95,7 +98,8 @@ class SynthTissue:
         lum = []
         if self.holes:
             for f in self.frag:
-                if f[2] < 10 * self.mpp: continue
+                if f[2] < 10 * self.mpp:
+                    continue
                 for _ in range(2):
                     rr, th = r.uniform(0, 0.5) * f[2] * f[3], r.uniform(0, 2 * np.pi)
                     lum.append((f[0] + rr * np.cos(th), f[1] + rr * np.sin(th), r.uniform(0.02, 0.04) * s))
@@ -107,28 +111,35 @@ class SynthTissue:
         self.pen_rgb_od = np.array([1.1, 0.35, 0.7])  # absorbs red and blue: a green marker
 
     @property
-    def width_um(self): return self.width_px * self.mpp
+    def width_um(self):
+        return self.width_px * self.mpp
     @property
-    def height_um(self): return self.height_px * self.mpp
+    def height_um(self):
+        return self.height_px * self.mpp
 
 # %% ../nbs/01_synth.ipynb #0e19ebf4
 def _wobble(self:SynthTissue, X, Y):
     w = np.zeros_like(X)
-    for ang, k, ph in self.waves: w += np.sin(k * (np.cos(ang) * X + np.sin(ang) * Y) + ph)
+    for ang, k, ph in self.waves:
+        w += np.sin(k * (np.cos(ang) * X + np.sin(ang) * Y) + ph)
     return w / len(self.waves)
 
 def _fields(self:SynthTissue, X, Y):
     "Tissue (bool), fragment faintness (float), compartment id (int, 1-based; 0 = none), pen (bool) at µm points."
     wob = _wobble(self, X, Y)
-    best = np.full(X.shape, -np.inf); which = np.zeros(X.shape, np.int16)
+    best = np.full(X.shape, -np.inf)
+    which = np.zeros(X.shape, np.int16)
     for i, (cx, cy, a, ba, th) in enumerate(self.frag):
         dx, dy = X - cx, Y - cy
         u = (np.cos(th) * dx + np.sin(th) * dy) / a
         v = (-np.sin(th) * dx + np.cos(th) * dy) / (a * ba)
         f = 1 - np.sqrt(u * u + v * v)
-        upd = f > best; best[upd] = f[upd]; which[upd] = i
+        upd = f > best
+        best[upd] = f[upd]
+        which[upd] = i
     tissue = best + 0.12 * wob > 0
-    for cx, cy, rad in self.lumens: tissue &= (X - cx) ** 2 + (Y - cy) ** 2 > rad ** 2
+    for cx, cy, rad in self.lumens:
+        tissue &= (X - cx) ** 2 + (Y - cy) ** 2 > rad ** 2
     faint = (which == self.faint_idx) & tissue
     # warped Voronoi: distance to seeds, perturbed by the wobble field
     s = min(self.width_um, self.height_um)
@@ -151,8 +162,10 @@ def _grid(self:SynthTissue, x, y, w, h, mpp):
     return np.meshgrid(xs, ys)
 
 def _check_mpp(mpp, base):
-    if mpp is None: return base
-    if not mpp > 0: raise InputError(f"mpp must be positive, got {mpp}", path="mpp")
+    if mpp is None:
+        return base
+    if not mpp > 0:
+        raise InputError(f"mpp must be positive, got {mpp}", path="mpp")
     return float(mpp)
 
 def _mask_grid(self:SynthTissue, mpp):
@@ -167,8 +180,10 @@ def _nuclei(self:SynthTissue, X, Y, comp):
     ci, cj = np.floor(Y / g).astype(np.int64), np.floor(X / g).astype(np.int64)
     hmat = np.zeros(X.shape)
     props = COMPARTMENTS
-    p_by = np.array([0.0] + [c["p"] for c in props]); r0 = np.array([0.0] + [c["r"][0] for c in props])
-    r1 = np.array([0.0] + [c["r"][1] for c in props]); el = np.array([1.0] + [c["elong"] for c in props])
+    p_by = np.array([0.0] + [c["p"] for c in props])
+    r0 = np.array([0.0] + [c["r"][0] for c in props])
+    r1 = np.array([0.0] + [c["r"][1] for c in props])
+    el = np.array([1.0] + [c["elong"] for c in props])
     # per-nucleus numbers live on the lattice: hash each lattice point once, then gather per pixel
     # (the same values as hashing at every pixel, ~3× faster)
     a0, b0 = int(ci.min()) - 1, int(cj.min()) - 1
@@ -176,10 +191,13 @@ def _nuclei(self:SynthTissue, X, Y, comp):
     ny_l = (I + 0.15 + 0.7 * hash01(I, J, 1, self.seed)) * g
     nx_l = (J + 0.15 + 0.7 * hash01(I, J, 2, self.seed)) * g
     ex_l, rad_l = hash01(I, J, 3, self.seed), hash01(I, J, 4, self.seed)
-    th_l = np.pi * hash01(I, J, 5, self.seed); cos_l, sin_l = np.cos(th_l), np.sin(th_l)
+    th_l = np.pi * hash01(I, J, 5, self.seed)
+    cos_l, sin_l = np.cos(th_l), np.sin(th_l)
     inten_l = 1.1 + 0.5 * hash01(I, J, 6, self.seed)
     # the compartment at the pixel stands in for the one at the nucleus centre (equal except at borders)
-    c = comp; sel = np.sqrt(el[c]); rr = r1[c] - r0[c]
+    c = comp
+    sel = np.sqrt(el[c])
+    rr = r1[c] - r0[c]
     for di in (-1, 0, 1):
         for dj in (-1, 0, 1):
             li, lj = ci + (di - a0), cj + (dj - b0)
@@ -221,7 +239,8 @@ def render(self:SynthTissue,
           )->np.ndarray: # uint8 RGB, shape (h, w, 3)
     "Render the field whose top-left is level-0 pixel (x, y) as a w×h RGB image at `mpp`."
     mpp = _check_mpp(mpp, self.mpp)
-    if fast: return _render_fast(self, x, y, w, h, mpp)
+    if fast:
+        return _render_fast(self, x, y, w, h, mpp)
     X, Y = _grid(self, x, y, w, h, mpp)
     inside = (X >= 0) & (Y >= 0) & (X < self.width_um) & (Y < self.height_um)
     tissue, faint, comp, pen = self._fields(X, Y)
@@ -251,7 +270,8 @@ def faint_mask(self:SynthTissue, mpp:float=8.0)->np.ndarray:
     t, f, _, pen = self._fields(*_mask_grid(self, mpp))
     return f & t & ~pen
 
-for _f in (render, tissue_mask, pen_mask, compartments, faint_mask): setattr(SynthTissue, _f.__name__, _f)
+for _f in (render, tissue_mask, pen_mask, compartments, faint_mask):
+    setattr(SynthTissue, _f.__name__, _f)
 
 # %% ../nbs/01_synth.ipynb #06b216bf
 _TEX = 256
@@ -274,11 +294,13 @@ def _texture(self:SynthTissue, lab, mpp):
 
 def _render_fast(self:SynthTissue, x, y, w, h, mpp):
     L = _label_map(self)
-    xs = x * self.mpp + (np.arange(w) + 0.5) * mpp; ys = y * self.mpp + (np.arange(h) + 0.5) * mpp
+    xs = x * self.mpp + (np.arange(w) + 0.5) * mpp
+    ys = y * self.mpp + (np.arange(h) + 0.5) * mpp
     ix = np.clip((xs / self._lab_mpp).astype(np.int64), 0, L.shape[1] - 1)
     iy = np.clip((ys / self._lab_mpp).astype(np.int64), 0, L.shape[0] - 1)
     lab = L[iy[:, None], ix[None, :]]
-    tj = (np.floor(xs / mpp).astype(np.int64) % _TEX)[None, :]; ti = (np.floor(ys / mpp).astype(np.int64) % _TEX)[:, None]
+    tj = (np.floor(xs / mpp).astype(np.int64) % _TEX)[None, :]
+    ti = (np.floor(ys / mpp).astype(np.int64) % _TEX)[:, None]
     out = np.empty((h, w, 3), np.uint8)
     for l in np.unique(lab):
         m = lab == l
@@ -291,7 +313,8 @@ def _render_fast(self:SynthTissue, x, y, w, h, mpp):
 def _level_sizes(w, h, tile, min_size):
     sizes = [(w, h)]
     while max(sizes[-1]) > max(tile, min_size):
-        pw, ph = sizes[-1]; sizes.append((max(1, (pw + 1) // 2), max(1, (ph + 1) // 2)))
+        pw, ph = sizes[-1]
+        sizes.append((max(1, (pw + 1) // 2), max(1, (ph + 1) // 2)))
     return sizes
 
 def _halve(a):
@@ -313,7 +336,8 @@ def write_pyramid_tiff(path:str|Path, # destination .tif/.tiff
     "Write `src` as a tiled pyramidal TIFF (levels halve in size) that OpenSlide opens."
     import tifffile
     path = Path(path)
-    if tile % 16: raise InputError(f"tile must be a multiple of 16, got {tile}", path="tile")
+    if tile % 16:
+        raise InputError(f"tile must be a multiple of 16, got {tile}", path="tile")
     if isinstance(src, SynthTissue):
         mpp = src.mpp if mpp is None else mpp
         W, H = src.width_px, src.height_px
@@ -321,12 +345,16 @@ def write_pyramid_tiff(path:str|Path, # destination .tif/.tiff
         src = np.asarray(src)
         if src.ndim != 3 or src.shape[2] != 3 or src.dtype != np.uint8:
             raise InputError(f"expected an RGB uint8 array (H, W, 3), got {src.dtype} {src.shape}", path="src", fix="convert with np.asarray(img.convert('RGB'))")
-        if mpp is None: raise InputError("mpp is required when writing an array", path="mpp", fix="pass mpp=<microns per pixel>")
+        if mpp is None:
+            raise InputError("mpp is required when writing an array", path="mpp", fix="pass mpp=<microns per pixel>")
         H, W = src.shape[:2]
-    if not mpp > 0: raise InputError(f"mpp must be positive, got {mpp}", path="mpp")
+    if not mpp > 0:
+        raise InputError(f"mpp must be positive, got {mpp}", path="mpp")
     comp = {"jpeg": ("jpeg", dict(level=quality)), "deflate": ("zlib", {}), "none": (None, {})}.get(compression)
-    if comp is None: raise InputError(f"unknown compression {compression!r}", path="compression", fix='use "jpeg", "deflate" or "none"')
-    if fast is None: fast = W * H > 100e6
+    if comp is None:
+        raise InputError(f"unknown compression {compression!r}", path="compression", fix='use "jpeg", "deflate" or "none"')
+    if fast is None:
+        fast = W * H > 100e6
     sizes = _level_sizes(W, H, tile, min_size)
     ntiles = sum(math.ceil(w / tile) * math.ceil(h / tile) for w, h in sizes)
     bar = progress(total=ntiles, desc=f"writing {path.name}", disable=not show_progress)
@@ -335,7 +363,8 @@ def write_pyramid_tiff(path:str|Path, # destination .tif/.tiff
         w, h = sizes[level]
         for ty in range(0, h, tile):
             for tx in range(0, w, tile):
-                if arr is not None: t = arr[ty:ty + tile, tx:tx + tile]
+                if arr is not None:
+                    t = arr[ty:ty + tile, tx:tx + tile]
                 else:
                     ds = 2 ** level
                     t = src.render(tx * ds, ty * ds, min(tile, w - tx), min(tile, h - ty), mpp=mpp * ds, fast=fast)
@@ -347,7 +376,8 @@ def write_pyramid_tiff(path:str|Path, # destination .tif/.tiff
         with tifffile.TiffWriter(tmp, bigtiff=W * H * 3 > 2**31) as tw:
             arr = None if isinstance(src, SynthTissue) else src
             for lvl, (w, h) in enumerate(sizes):
-                if arr is not None and lvl > 0: arr = _halve(arr)
+                if arr is not None and lvl > 0:
+                    arr = _halve(arr)
                 res = 1e4 / (mpp * 2 ** lvl)  # pixels per centimetre
                 tw.write(tiles_of(lvl, arr), shape=(h, w, 3), dtype=np.uint8, tile=(tile, tile),
                          photometric="rgb", compression=comp[0], compressionargs=comp[1] or None,

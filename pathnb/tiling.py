@@ -24,9 +24,12 @@ def grid_1d(length:int, # slide extent in level-0 pixels
             partial:bool=False, # also make tiles that overhang the end
            )->np.ndarray: # int64 start positions
     "Level-0 start positions of tiles along one axis."
-    if tile0 <= 0 or stride0 <= 0: raise InputError(f"tile and stride must be positive, got {tile0}, {stride0}", path="tile_px/stride_px")
-    if partial: n = max(1, math.ceil((length - tile0) / stride0 - 1e-9) + 1) if length > 0 else 0
-    else: n = math.floor((length - tile0) / stride0 + 1e-9) + 1 if length >= tile0 else 0
+    if tile0 <= 0 or stride0 <= 0:
+        raise InputError(f"tile and stride must be positive, got {tile0}, {stride0}", path="tile_px/stride_px")
+    if partial:
+        n = max(1, math.ceil((length - tile0) / stride0 - 1e-9) + 1) if length > 0 else 0
+    else:
+        n = math.floor((length - tile0) / stride0 + 1e-9) + 1 if length >= tile0 else 0
     return np.round(np.arange(n) * stride0).astype(np.int64)
 
 # %% ../nbs/04_tiling.ipynb #64a98ccd
@@ -45,7 +48,8 @@ def tissue_fraction(tm:TissueMask, # tissue mask of the slide
                    )->np.ndarray: # fraction in [0, 1] per tile
     "Fraction of each level-0 box [x, x+size0) × [y, y+size0) that the mask calls tissue."
     m = np.asarray(tm.mask, bool)
-    S = np.zeros((m.shape[0] + 1, m.shape[1] + 1)); S[1:, 1:] = m.cumsum(0).cumsum(1)
+    S = np.zeros((m.shape[0] + 1, m.shape[1] + 1))
+    S[1:, 1:] = m.cumsum(0).cumsum(1)
     d = tm.downsample
     u0, v0 = np.asarray(x, float) / d, np.asarray(y, float) / d
     u1, v1 = u0 + size0 / d, v0 + size0 / d
@@ -126,7 +130,8 @@ class Tiles:
     "A tile table (`df`: level-0 `x`, `y` of the top-left, `col`, `row`, `tissue` fraction) plus its `spec`."
     df:pd.DataFrame
     spec:TileSpec
-    def __len__(self): return len(self.df)
+    def __len__(self):
+        return len(self.df)
     @property
     def xy(self)->np.ndarray:
         "(n, 2) int64 level-0 top-left corners (cached while `df` is the same object)."
@@ -140,8 +145,10 @@ class Tiles:
         return self.xy + self.spec.tile_px0 / 2
     def __getitem__(self, idx)->"Tiles":
         "A subset (boolean mask, index array or slice) with the same spec."
-        if isinstance(idx, (int, np.integer)): idx = [idx]
-        if not isinstance(idx, slice): idx = np.asarray(idx)
+        if isinstance(idx, (int, np.integer)):
+            idx = [idx]
+        if not isinstance(idx, slice):
+            idx = np.asarray(idx)
         sub = self.df[idx] if isinstance(idx, np.ndarray) and idx.dtype == bool else self.df.iloc[idx]
         return Tiles(sub.reset_index(drop=True), self.spec)
     def read(self, slide:Slide, # the slide the tiles came from
@@ -179,14 +186,21 @@ def tile_slide(slide:Slide, # an open slide
     if mpp is not None:
         tile_mpp = renamed_arg(None if tile_mpp == 0.5 else tile_mpp, mpp, "tile_mpp", "mpp", "tile_slide")
     tile_px = int(tile_px)
-    if tile_px <= 0: raise InputError(f"tile_px must be positive, got {tile_px}", path="tile_px")
-    if stride_px is None: stride_px = tile_px - int(overlap_px)
-    elif overlap_px: raise InputError("pass stride_px or overlap_px, not both", path="stride_px/overlap_px")
-    if stride_px <= 0: raise InputError(f"stride must be positive (overlap_px={overlap_px} ≥ tile_px={tile_px}?)", path="stride_px/overlap_px")
-    if not 0 <= min_tissue <= 1: raise InputError(f"min_tissue is a fraction in [0, 1], got {min_tissue}", path="min_tissue")
+    if tile_px <= 0:
+        raise InputError(f"tile_px must be positive, got {tile_px}", path="tile_px")
+    if stride_px is None:
+        stride_px = tile_px - int(overlap_px)
+    elif overlap_px:
+        raise InputError("pass stride_px or overlap_px, not both", path="stride_px/overlap_px")
+    if stride_px <= 0:
+        raise InputError(f"stride must be positive (overlap_px={overlap_px} ≥ tile_px={tile_px}?)", path="stride_px/overlap_px")
+    if not 0 <= min_tissue <= 1:
+        raise InputError(f"min_tissue is a fraction in [0, 1], got {min_tissue}", path="min_tissue")
     if magnification is not None:
-        if not magnification > 0: raise InputError(f"magnification must be positive, got {magnification}", path="magnification")
-        if slide.objective_power: tile_mpp = slide.mpp * slide.objective_power / magnification
+        if not magnification > 0:
+            raise InputError(f"magnification must be positive, got {magnification}", path="magnification")
+        if slide.objective_power:
+            tile_mpp = slide.mpp * slide.objective_power / magnification
         else:
             tile_mpp = 10.0 / magnification
             warnings.warn(f"{slide.path.name}: objective power unknown; taking {magnification:g}× as {tile_mpp:g} µm/px", stacklevel=2)
@@ -203,7 +217,8 @@ def tile_slide(slide:Slide, # an open slide
     C, R = np.meshgrid(np.arange(len(xs)), np.arange(len(ys)))
     X, Y, C, R = X.ravel(), Y.ravel(), C.ravel(), R.ravel()
     if isinstance(tissue, str):
-        if tissue != "auto": raise InputError(f"tissue must be a TissueMask, 'auto' or None, got {tissue!r}", path="tissue")
+        if tissue != "auto":
+            raise InputError(f"tissue must be a TissueMask, 'auto' or None, got {tissue!r}", path="tissue")
         tissue = detect_tissue(slide, **(tissue_kw or {}))   # a fluorescence slide gets the fluorescence mask
     frac = tissue_fraction(tissue, X, Y, tile0) if tissue is not None else np.ones(len(X))
     keep = frac >= min_tissue if tissue is not None else np.ones(len(X), bool)
@@ -260,9 +275,11 @@ def plot_tiles(slide:Slide, # the slide
     from matplotlib.patches import Rectangle
     ds = slide.thumbnail_downsample(max_size=800) if thumb_mpp is None else slide.thumbnail_downsample(mpp=thumb_mpp)
     img = slide._read_ds(0, 0, max(1, math.ceil(slide.dimensions[0] / ds)), max(1, math.ceil(slide.dimensions[1] / ds)), ds)
-    if ax is None: _, ax = plt.subplots(figsize=(4.5, 4.5 * img.shape[0] / img.shape[1]))
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.5, 4.5 * img.shape[0] / img.shape[1]))
     ax.imshow(img)
     s = tiles.spec.tile_px0 / ds
     ax.add_collection(PatchCollection([Rectangle((x / ds, y / ds), s, s) for x, y in tiles.xy], facecolor="none", edgecolor=color, linewidth=0.6))
-    ax.set_title(f"{len(tiles)} tiles, {tiles.spec.tile_px} px at {tiles.spec.mpp:g} µm/px", fontsize=9); ax.axis("off")
+    ax.set_title(f"{len(tiles)} tiles, {tiles.spec.tile_px} px at {tiles.spec.mpp:g} µm/px", fontsize=9)
+    ax.axis("off")
     return ax

@@ -27,15 +27,19 @@ class TokenMixStyle(nn.Module):
                  mix:str="random", # "random" or "crossdomain"
                  n_prefix:int=1): # leading tokens (CLS, registers) left untouched
         super().__init__()
-        if mix not in ("random", "crossdomain"): raise InputError(f"unknown mix {mix!r}", path="mix", fix='"random" or "crossdomain"')
+        if mix not in ("random", "crossdomain"):
+            raise InputError(f"unknown mix {mix!r}", path="mix", fix='"random" or "crossdomain"')
         self.p, self.alpha, self.eps, self.mix, self.n_prefix = p, alpha, eps, mix, n_prefix
         self.beta = torch.distributions.Beta(alpha, alpha)
-    def __repr__(self): return f"TokenMixStyle(p={self.p}, alpha={self.alpha}, eps={self.eps}, mix={self.mix!r})"
+    def __repr__(self):
+        return f"TokenMixStyle(p={self.p}, alpha={self.alpha}, eps={self.eps}, mix={self.mix!r})"
 
     def partners(self, B:int, domain:torch.Tensor|None=None)->torch.Tensor: # permutation indices (B,)
         "A random permutation, or per sample a random partner from another domain."
-        if self.mix == "random" or domain is None: return torch.randperm(B)
-        d = domain.cpu(); perm = torch.empty(B, dtype=torch.long)
+        if self.mix == "random" or domain is None:
+            return torch.randperm(B)
+        d = domain.cpu()
+        perm = torch.empty(B, dtype=torch.long)
         for i in range(B):
             other = torch.nonzero(d != d[i]).flatten()
             perm[i] = other[torch.randint(len(other), (1,))] if len(other) else torch.randint(B, (1,))
@@ -46,16 +50,22 @@ class TokenMixStyle(nn.Module):
                 lam:torch.Tensor|float|None=None, # force λ (tests); forces mixing too
                 perm:torch.Tensor|None=None, # force the partners (tests)
                )->torch.Tensor:
-        if lam is None and (not self.training or torch.rand(1).item() > self.p): return x
+        if lam is None and (not self.training or torch.rand(1).item() > self.p):
+            return x
         pre, t = x[:, :self.n_prefix], x[:, self.n_prefix:]
         B = t.shape[0]
-        mu = t.mean(1, keepdim=True); sig = (t.var(1, keepdim=True) + self.eps).sqrt()
+        mu = t.mean(1, keepdim=True)
+        sig = (t.var(1, keepdim=True) + self.eps).sqrt()
         mu, sig = mu.detach(), sig.detach()
         tn = (t - mu) / sig
-        if lam is None: lam = self.beta.sample((B, 1, 1)).to(t)
-        elif not torch.is_tensor(lam): lam = torch.full((B, 1, 1), float(lam), dtype=t.dtype, device=t.device)
-        if perm is None: perm = self.partners(B, domain)
-        mu2 = lam * mu + (1 - lam) * mu[perm]; sig2 = lam * sig + (1 - lam) * sig[perm]
+        if lam is None:
+            lam = self.beta.sample((B, 1, 1)).to(t)
+        elif not torch.is_tensor(lam):
+            lam = torch.full((B, 1, 1), float(lam), dtype=t.dtype, device=t.device)
+        if perm is None:
+            perm = self.partners(B, domain)
+        mu2 = lam * mu + (1 - lam) * mu[perm]
+        sig2 = lam * sig + (1 - lam) * sig[perm]
         return torch.cat([pre, tn * sig2 + mu2], 1)
 
 # %% ../nbs/42_domain_generalization.ipynb #2e29a3fa
@@ -64,8 +74,11 @@ def add_mixstyle(model:XModalViT, # model to modify in place
                  **kw)->XModalViT: # p, alpha, eps, mix
     "Insert TokenMixStyle after the given blocks of `model`."
     for i in layers:
-        if i == "input": model.token_mixers["input"] = TokenMixStyle(n_prefix=0, **kw); continue
-        if not isinstance(i, (int, np.integer)) or not -1 <= i < len(model.backbone.blocks): raise InputError(f"block {i} does not exist (depth {len(model.backbone.blocks)})", path="layers", fix=f'use "input" (pixels), -1 (patch embeddings) or a block 0 to {len(model.backbone.blocks) - 1}')
+        if i == "input":
+            model.token_mixers["input"] = TokenMixStyle(n_prefix=0, **kw)
+            continue
+        if not isinstance(i, (int, np.integer)) or not -1 <= i < len(model.backbone.blocks):
+            raise InputError(f"block {i} does not exist (depth {len(model.backbone.blocks)})", path="layers", fix=f'use "input" (pixels), -1 (patch embeddings) or a block 0 to {len(model.backbone.blocks) - 1}')
         model.token_mixers[str(i)] = TokenMixStyle(n_prefix=model.backbone.num_prefix_tokens, **kw)
     return model
 
@@ -100,7 +113,8 @@ def environments(domain:np.ndarray, # per-patient domain id or name
     "Group patients into environments by domain; warn about single-class environments."
     idx = np.arange(len(domain)) if idx is None else np.asarray(idx)
     envs = {e: idx[np.asarray(domain)[idx] == e] for e in np.unique(np.asarray(domain)[idx])}
-    if len(envs) < 2: get_logger("pathnb.xmodal").warning("only one environment: IRM and cross-domain MixStyle reduce to ERM and random MixStyle")
+    if len(envs) < 2:
+        get_logger("pathnb.xmodal").warning("only one environment: IRM and cross-domain MixStyle reduce to ERM and random MixStyle")
     for e, ii in envs.items():
         if len(np.unique(np.asarray(label)[ii])) < 2:
             get_logger("pathnb.xmodal").warning(f"environment {e!r} has a single class ({int(np.asarray(label)[ii][0])}); kept for training, its IRM penalty is trivial")
@@ -110,33 +124,57 @@ def environments(domain:np.ndarray, # per-patient domain id or name
 @dataclass
 class XModalConfig:
     "Model size and training switches for the cross-modal model."
-    img_size:int=64; patch_size:int=8; embed_dim:int=64; depth:int=4; num_heads:int=4
-    adapters:str="both"; adapter_dim:int=16; lora_rank:int=4
-    steps:int=200; batch_per_env:int=8; lr:float=2e-3; weight_decay:float=0.01
-    mixstyle:bool=False; mix:str="crossdomain"; mix_p:float=0.5; mix_alpha:float=0.1; mix_layers:tuple=(-1,)
-    irm:bool=False; irm_weight:float=1.0; irm_anneal:int=500 # weight > 1: the loss is divided by it and Adam restarts after the anneal (DomainBed)
-    align:bool=False; align_weight:float=0.5; temperature:float=0.1
+    img_size:int=64
+    patch_size:int=8
+    embed_dim:int=64
+    depth:int=4
+    num_heads:int=4
+    adapters:str="both"
+    adapter_dim:int=16
+    lora_rank:int=4
+    steps:int=200
+    batch_per_env:int=8
+    lr:float=2e-3
+    weight_decay:float=0.01
+    mixstyle:bool=False
+    mix:str="crossdomain"
+    mix_p:float=0.5
+    mix_alpha:float=0.1
+    mix_layers:tuple=(-1,)
+    irm:bool=False
+    irm_weight:float=1.0
+    irm_anneal:int=500 # weight > 1: the loss is divided by it and Adam restarts after the anneal (DomainBed)
+    align:bool=False
+    align_weight:float=0.5
+    temperature:float=0.1
     align_negatives:str="domain" # InfoNCE negatives: only the same institution's patients ("domain"), or all of the batch ("all")
-    loc_weight:float=1.0; grade_weight:float=0.5; augment:bool=True
-    seed:int=0; device:str="auto" # "auto" (CUDA/MPS when present), "cpu", "cuda", "cuda:1", …
+    loc_weight:float=1.0
+    grade_weight:float=0.5
+    augment:bool=True
+    seed:int=0
+    device:str="auto" # "auto" (CUDA/MPS when present), "cpu", "cuda", "cuda:1", …
     modality:str="both" # "both": the cross-modal model; "mammo": its mammography branch alone (no histology input, no alignment)
     init_weights:str|None=None # .safetensors/.pth of a timm ViT with the same size (e.g. pretrained): loaded into the shared backbone
     def __post_init__(self):
-        if self.align_negatives not in ("domain", "all"): raise InputError(f"align_negatives={self.align_negatives!r}", path="align_negatives", fix='use "domain" or "all"')
+        if self.align_negatives not in ("domain", "all"):
+            raise InputError(f"align_negatives={self.align_negatives!r}", path="align_negatives", fix='use "domain" or "all"')
         if self.modality not in ("both", "mammo"):
             raise InputError(f"modality={self.modality!r}", path="modality", fix='use "both" or "mammo"')
 
 def augment_batch(b:dict)->dict:
     "Label-preserving augmentation: vertical flip of mammograms (with their lesions), flips/90° turns of histology."
-    b = dict(b); B = len(b["label"])
+    b = dict(b)
+    B = len(b["label"])
     if b["histo"].shape[1] == 0:       # mammography alone: flip the mammograms only
         f = (torch.rand(B) < 0.5).to(b["mammo"].device)
         b["mammo"] = torch.where(f[:, None, None], b["mammo"].flip(1), b["mammo"])
         b["lesion"] = torch.where(f[:, None, None], b["lesion"].flip(1), b["lesion"])
         return b
     f = (torch.rand(B) < 0.5).to(b["mammo"].device)
-    b["mammo"] = torch.where(f[:, None, None], b["mammo"].flip(1), b["mammo"]); b["lesion"] = torch.where(f[:, None, None], b["lesion"].flip(1), b["lesion"])
-    k = int(torch.randint(4, (1,))); h = torch.rot90(b["histo"], k, (3, 4))
+    b["mammo"] = torch.where(f[:, None, None], b["mammo"].flip(1), b["mammo"])
+    b["lesion"] = torch.where(f[:, None, None], b["lesion"].flip(1), b["lesion"])
+    k = int(torch.randint(4, (1,)))
+    h = torch.rot90(b["histo"], k, (3, 4))
     b["histo"] = h.flip(4) if torch.rand(1).item() < 0.5 else h
     return b
 
@@ -144,7 +182,8 @@ def build_model(cfg:XModalConfig)->XModalViT:
     "An `XModalViT` (with MixStyle when `cfg.mixstyle`) from a config."
     m = XModalViT(img_size=cfg.img_size, patch_size=cfg.patch_size, embed_dim=cfg.embed_dim, depth=cfg.depth, num_heads=cfg.num_heads,
                   adapters=cfg.adapters, adapter_dim=cfg.adapter_dim, lora_rank=cfg.lora_rank)
-    if cfg.mixstyle: add_mixstyle(m, cfg.mix_layers, p=cfg.mix_p, alpha=cfg.mix_alpha, mix=cfg.mix)
+    if cfg.mixstyle:
+        add_mixstyle(m, cfg.mix_layers, p=cfg.mix_p, alpha=cfg.mix_alpha, mix=cfg.mix)
     if cfg.init_weights:
         load_backbone(m, cfg.init_weights)
     return m
@@ -178,10 +217,15 @@ def load_backbone(model:XModalViT, # model whose shared ViT receives the weights
 @torch.no_grad()
 def embedding_stats(model:XModalViT, c:XModalCohort, idx, batch:int=64)->dict: # {modality: (mean, var)}
     "Mean and variance of the pooled embeddings per modality over patients `idx` (eval mode)."
-    was = model.training; model.eval(); zs = {"mammo": [], "histo": []}; dev = next(model.parameters()).device
+    was = model.training
+    model.eval()
+    zs = {"mammo": [], "histo": []}
+    dev = next(model.parameters()).device
     for s in range(0, len(idx), batch):
-        b = cohort_batch(c, idx[s:s + batch], device=dev); o = model(b["mammo"], b["histo"])
-        zs["mammo"].append(o["z_mammo"]); zs["histo"].append(o["z_histo"])
+        b = cohort_batch(c, idx[s:s + batch], device=dev)
+        o = model(b["mammo"], b["histo"])
+        zs["mammo"].append(o["z_mammo"])
+        zs["histo"].append(o["z_histo"])
     model.train(was)
     return {m: (torch.cat(z).mean(0), torch.cat(z).var(0)) for m, z in zs.items()}
 
@@ -191,28 +235,39 @@ def fit_xmodal(c:XModalCohort, # training cohort
                log_every:int=0, # log the loss every n steps (0: never)
               )->tuple: # (model, history DataFrame-able dict)
     "Train the cross-modal model with optional MixStyle, IRM and patient-level alignment."
-    cfg = cfg or XModalConfig(); seed_everything(cfg.seed)
+    cfg = cfg or XModalConfig()
+    seed_everything(cfg.seed)
     idx = np.arange(len(c)) if idx is None else np.asarray(idx)
-    envs = environments(c.domain, c.label, idx); keys = sorted(envs)
-    dev = get_device(cfg.device); model = build_model(cfg).to(dev); model.train()
+    envs = environments(c.domain, c.label, idx)
+    keys = sorted(envs)
+    dev = get_device(cfg.device)
+    model = build_model(cfg).to(dev)
+    model.train()
     mk_opt = lambda: torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    opt = mk_opt(); rng = np.random.default_rng(cfg.seed); hist = dict(step=[], loss=[], cls=[], irm=[], align=[])
+    opt = mk_opt()
+    rng = np.random.default_rng(cfg.seed)
+    hist = dict(step=[], loss=[], cls=[], irm=[], align=[])
     for step in range(cfg.steps):
-        if cfg.irm and step == cfg.irm_anneal and cfg.irm_weight > 1: opt = mk_opt()
+        if cfg.irm and step == cfg.irm_anneal and cfg.irm_weight > 1:
+            opt = mk_opt()
         parts = [rng.choice(envs[e], cfg.batch_per_env, replace=len(envs[e]) < cfg.batch_per_env) for e in keys]
         b = cohort_batch(c, np.concatenate(parts), device=dev)
         if cfg.modality == "mammo":
             b["histo"] = b["histo"][:, :0]
-        if cfg.augment: b = augment_batch(b)
+        if cfg.augment:
+            b = augment_batch(b)
         out = model(b["mammo"], None if cfg.modality == "mammo" else b["histo"], b["domain"])
-        L = xmodal_losses(model, b, out, temperature=cfg.temperature, align_negatives=cfg.align_negatives); o = L["out"]
+        L = xmodal_losses(model, b, out, temperature=cfg.temperature, align_negatives=cfg.align_negatives)
+        o = L["out"]
         loss = L["cls"].mean() + cfg.loc_weight * L["loc"] + cfg.grade_weight * L.get("grade", 0.0)
-        if cfg.align and "align" in L: loss = loss + cfg.align_weight * L["align"]
+        if cfg.align and "align" in L:
+            loss = loss + cfg.align_weight * L["align"]
         pen = torch.zeros((), device=dev)
         if cfg.irm:
             s = 0
             for part in parts:
-                sl = slice(s, s + len(part)); s += len(part)
+                sl = slice(s, s + len(part))
+                s += len(part)
                 for k, wk in (("logit", 1.0), ("logit_mammo", 0.5), ("logit_histo", 0.5)):
                     if k not in o:
                         continue
@@ -220,11 +275,18 @@ def fit_xmodal(c:XModalCohort, # training cohort
             pen = pen / len(parts)
             w = irm_weight(step, cfg.irm_anneal, cfg.irm_weight)
             loss = loss + w * pen
-            if w > 1: loss = loss / w
-        opt.zero_grad(); loss.backward(); opt.step()
-        hist["step"].append(step); hist["loss"].append(loss.item()); hist["cls"].append(L["cls"].mean().item())
-        hist["irm"].append(pen.item()); hist["align"].append(L["align"].item() if "align" in L else float("nan"))
-        if log_every and step % log_every == 0: get_logger("pathnb.xmodal").info(f"step {step}: loss {loss.item():.3f}")
+            if w > 1:
+                loss = loss / w
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        hist["step"].append(step)
+        hist["loss"].append(loss.item())
+        hist["cls"].append(L["cls"].mean().item())
+        hist["irm"].append(pen.item())
+        hist["align"].append(L["align"].item() if "align" in L else float("nan"))
+        if log_every and step % log_every == 0:
+            get_logger("pathnb.xmodal").info(f"step {step}: loss {loss.item():.3f}")
     model.eval()
     model.source_stats = embedding_stats(model, c, idx) if cfg.modality == "both" else None
     model.cfg = cfg
@@ -236,13 +298,19 @@ def predict_xmodal(model:XModalViT, c:XModalCohort, idx=None, batch:int=64)->dic
     idx = np.arange(len(c)) if idx is None else np.asarray(idx)
     alone = getattr(getattr(model, "cfg", None), "modality", "both") == "mammo"
     keys = ["prob", "prob_mammo", "loc"] if alone else ["prob", "prob_mammo", "prob_histo", "grade"]
-    was = model.training; model.eval(); out = {k: [] for k in keys}; dev = next(model.parameters()).device
+    was = model.training
+    model.eval()
+    out = {k: [] for k in keys}
+    dev = next(model.parameters()).device
     for s in range(0, len(idx), batch):
-        b = cohort_batch(c, idx[s:s + batch], device=dev); o = model(b["mammo"], None if alone else b["histo"])
-        out["prob"].append(o["logit"].sigmoid()); out["prob_mammo"].append(o["logit_mammo"].sigmoid())
+        b = cohort_batch(c, idx[s:s + batch], device=dev)
+        o = model(b["mammo"], None if alone else b["histo"])
+        out["prob"].append(o["logit"].sigmoid())
+        out["prob_mammo"].append(o["logit_mammo"].sigmoid())
         if alone:
             out["loc"].append(o["loc"].sigmoid())
         else:
-            out["prob_histo"].append(o["logit_histo"].sigmoid()); out["grade"].append(o["grade"].argmax(-1))
+            out["prob_histo"].append(o["logit_histo"].sigmoid())
+            out["grade"].append(o["grade"].argmax(-1))
     model.train(was)
     return {k: torch.cat(v).cpu().numpy() for k, v in out.items()}

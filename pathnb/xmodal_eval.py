@@ -48,18 +48,24 @@ def run_lodo(c:XModalCohort, # multi-institution cohort
             )->pd.DataFrame: # one row per (fold, variant, split, patient)
     "Leave-one-institution-out predictions for every variant."
     c0 = c
-    cfg = cfg or XModalConfig(); variants = variants or VARIANTS; tta_kw = tta_kw or dict(mode="episodic", steps=1, lr=1e-3)
-    doms = np.unique(c.domain); folds = list(doms) if folds is None else folds
-    if len(doms) < 2: raise InputError("leave-one-domain-out needs at least two domains", path="cohort.domain", fix="add institutions or use a random split")
+    cfg = cfg or XModalConfig()
+    variants = variants or VARIANTS
+    tta_kw = tta_kw or dict(mode="episodic", steps=1, lr=1e-3)
+    doms = np.unique(c.domain)
+    folds = list(doms) if folds is None else folds
+    if len(doms) < 2:
+        raise InputError("leave-one-domain-out needs at least two domains", path="cohort.domain", fix="add institutions or use a random split")
     rows = []
     for f in folds:
         te = np.flatnonzero(c0.domain == f)
         if len(np.unique(c0.label[te])) < 2:
             raise InputError(f"held-out domain {c0.institutions[f].name if f < len(c0.institutions) else f} has a single class: AUC is undefined",
                              path="cohort", fix="hold out only domains with both classes (folds=...), or merge it with another domain")
-        src = np.flatnonzero(c0.domain != f); rng = np.random.default_rng(seed + int(f))
+        src = np.flatnonzero(c0.domain != f)
+        rng = np.random.default_rng(seed + int(f))
         c = CohortNormalizer(normalize, "domain", seed=seed).fit(c0, src).transform(c0) if normalize else c0
-        perm = rng.permutation(src); n_id = int(round(id_frac * len(src)))
+        perm = rng.permutation(src)
+        n_id = int(round(id_frac * len(src)))
         iid, tr = np.sort(perm[:n_id]), np.sort(perm[n_id:])
         models = {}
         for name, v in variants.items():
@@ -67,8 +73,10 @@ def run_lodo(c:XModalCohort, # multi-institution cohort
             if key not in models:
                 t0 = time.time()
                 models[key], _ = fit_xmodal(c, tr, XModalConfig(**{**asdict(cfg), **v["train"]}))
-                if log: log(f"fold {f}: trained {dict(key) or 'ERM'} in {time.time() - t0:.0f} s")
-                if on_model: on_model(f, dict(key), models[key], te)
+                if log:
+                    log(f"fold {f}: trained {dict(key) or 'ERM'} in {time.time() - t0:.0f} s")
+                if on_model:
+                    on_model(f, dict(key), models[key], te)
             m = models[key]
             for split, ii in (("ID", iid), ("OOD", te)):
                 pr = CausalTTA(m, **tta_kw).predict(c, ii) if (v["tta"] and split == "OOD") else predict_xmodal(m, c, ii)
@@ -84,14 +92,17 @@ def lodo_summary(preds:pd.DataFrame, # output of run_lodo
     "Mean OOD/ID AUC over folds and the domain gap, with paired percentile-bootstrap 95% CIs."
     out = []
     for v, g in preds.groupby("variant", sort=False):
-        per = {}; boots = {}
+        per = {}
+        boots = {}
         for split in ("ID", "OOD"):
             per[split], boots[split] = [], []
             for f, h in g[g.split == split].groupby("fold"):
                 per[split].append(auc(h.y.values, h[col].values))
                 boots[split].append(bootstrap_samples(auc, h.y.values, h[col].values, n=n_boot, seed=seed))
-            nb = min(len(b) for b in boots[split]); boots[split] = np.mean([b[:nb] for b in boots[split]], 0)
-        nb = min(len(boots["ID"]), len(boots["OOD"])); gap = boots["ID"][:nb] - boots["OOD"][:nb]
+            nb = min(len(b) for b in boots[split])
+            boots[split] = np.mean([b[:nb] for b in boots[split]], 0)
+        nb = min(len(boots["ID"]), len(boots["OOD"]))
+        gap = boots["ID"][:nb] - boots["OOD"][:nb]
         q = lambda a: np.quantile(a, [0.025, 0.975])
         row = dict(variant=v, ood_auc=np.mean(per["OOD"]), ood_lo=q(boots["OOD"])[0], ood_hi=q(boots["OOD"])[1],
                    id_auc=np.mean(per["ID"]), gap=np.mean(per["ID"]) - np.mean(per["OOD"]), gap_lo=q(gap)[0], gap_hi=q(gap)[1])
@@ -103,7 +114,8 @@ def lodo_summary(preds:pd.DataFrame, # output of run_lodo
 def pair_auc(s_pos:np.ndarray, s_neg:np.ndarray)->float: # scores of positives and of negatives
     "P(score of a positive > score of a negative) over all their pairs, ties counted half (NaN without pairs)."
     s_pos, s_neg = np.asarray(s_pos, float), np.asarray(s_neg, float)
-    if len(s_pos) == 0 or len(s_neg) == 0: return float("nan")
+    if len(s_pos) == 0 or len(s_neg) == 0:
+        return float("nan")
     d = s_pos[:, None] - s_neg[None, :]
     return float((d > 0).mean() + 0.5 * (d == 0).mean())
 
@@ -116,14 +128,16 @@ def cue_reliance(preds:pd.DataFrame, # output of run_lodo (columns fold, variant
     cue = np.asarray(cue).astype(bool)
     if preds.patient.max() >= len(cue) or preds.patient.min() < 0:
         raise InputError(f"cue has {len(cue)} entries but the predictions name patient {preds.patient.max()}", path="cue", fix="pass the cue of the cohort the predictions came from")
-    if split not in set(preds.split): raise InputError(f"split={split!r}: the predictions hold {sorted(set(preds.split))}", path="split", fix='use "OOD" or "ID"')
+    if split not in set(preds.split):
+        raise InputError(f"split={split!r}: the predictions hold {sorted(set(preds.split))}", path="split", fix='use "OOD" or "ID"')
     rows = []
     for v, g in preds[preds.split == split].groupby("variant", sort=False):
         per = []
         for f, h in g.groupby("fold"):
             s, y, c = h[col].to_numpy(), h.y.to_numpy().astype(bool), cue[h.patient.to_numpy()]
             a, k = pair_auc(s[y & c], s[~y & ~c]), pair_auc(s[y & ~c], s[~y & c])
-            if not (np.isnan(a) or np.isnan(k)): per.append((a, k))
+            if not (np.isnan(a) or np.isnan(k)):
+                per.append((a, k))
         a, k = (np.mean([p[i] for p in per]) if per else float("nan") for i in (0, 1))
         rows.append(dict(variant=v, aligned=a, conflict=k, reliance=a - k, n_folds=len(per)))
     return pd.DataFrame(rows).set_index("variant")
@@ -133,29 +147,39 @@ def pointing_game(maps:torch.Tensor, # (B, g, g) or (B, N)
                   lesion:torch.Tensor, # (B, S, S) masks
                  )->np.ndarray: # per-image hit (bool)
     "Whether each map's maximum falls on a token overlapping the lesion."
-    B = len(maps); g = int(round(maps[0].numel() ** 0.5))
+    B = len(maps)
+    g = int(round(maps[0].numel() ** 0.5))
     cov = lesion_to_grid(lesion.float(), g)
     return (cov.gather(1, maps.reshape(B, -1).argmax(1, keepdim=True)).squeeze(1) > 0).numpy()
 
 def map_iou(maps:torch.Tensor, lesion:torch.Tensor, thr:float=0.3)->np.ndarray: # per-image IoU
     "IoU between each map's top-k tokens (k = lesion tokens) and the lesion tokens (coverage ≥ thr)."
-    B = len(maps); g = int(round(maps[0].numel() ** 0.5))
-    les = lesion_to_grid(lesion.float(), g) >= thr; flat = maps.reshape(B, -1); out = []
+    B = len(maps)
+    g = int(round(maps[0].numel() ** 0.5))
+    les = lesion_to_grid(lesion.float(), g) >= thr
+    flat = maps.reshape(B, -1)
+    out = []
     for i in range(B):
-        k = max(1, int(les[i].sum())); top = torch.zeros_like(les[i]); top[flat[i].topk(k).indices] = True
+        k = max(1, int(les[i].sum()))
+        top = torch.zeros_like(les[i])
+        top[flat[i].topk(k).indices] = True
         out.append(float((top & les[i]).sum() / (top | les[i]).sum()))
     return np.asarray(out)
 
 def localisation_scores(model:XModalViT, c:XModalCohort, idx, batch:int=64, seed:int=0)->pd.DataFrame: # rows: map; cols: pointing, iou
     "Pointing game and IoU of the attention, cross-modal, localisation-head and random maps."
     res = {k: dict(pointing=[], iou=[]) for k in ["attn_mammo", "mammo_from_histo", "loc", "random"]}
-    g = torch.Generator().manual_seed(seed); idx = np.asarray(idx); dev = next(model.parameters()).device
+    g = torch.Generator().manual_seed(seed)
+    idx = np.asarray(idx)
+    dev = next(model.parameters()).device
     for s in range(0, len(idx), batch):
-        b = cohort_batch(c, idx[s:s + batch], device=dev); mp = {k: v.cpu() for k, v in crossmodal_maps(model, b["mammo"], b["histo"]).items()}
+        b = cohort_batch(c, idx[s:s + batch], device=dev)
+        mp = {k: v.cpu() for k, v in crossmodal_maps(model, b["mammo"], b["histo"]).items()}
         b["lesion"] = b["lesion"].cpu()
         mp["random"] = torch.rand(mp["loc"].shape, generator=g)
         for k in res:
-            res[k]["pointing"].append(pointing_game(mp[k], b["lesion"])); res[k]["iou"].append(map_iou(mp[k], b["lesion"]))
+            res[k]["pointing"].append(pointing_game(mp[k], b["lesion"]))
+            res[k]["iou"].append(map_iou(mp[k], b["lesion"]))
     return pd.DataFrame({k: {m: float(np.concatenate(v[m]).mean()) for m in v} for k, v in res.items()}).T
 
 # %% ../nbs/44_xmodal_eval.ipynb #29c88d78
@@ -165,22 +189,34 @@ def step_times(cfg:XModalConfig|None=None, # model size
               )->dict: # seconds per step: model, backbone, ratio
     "Training-step time of the cross-modal model vs its backbone alone on the same images."
     from timm.models.vision_transformer import VisionTransformer
-    cfg = cfg or XModalConfig(); seed_everything(0)
+    cfg = cfg or XModalConfig()
+    seed_everything(0)
     c = make_xmodal_cohort(n_per_inst=max(1, batch // 4), size=cfg.img_size, n_patches=1, seed=0)
     b = cohort_batch(c, np.arange(len(c)))
-    m = build_model(cfg).train(); opt = torch.optim.AdamW(m.parameters(), 1e-3)
+    m = build_model(cfg).train()
+    opt = torch.optim.AdamW(m.parameters(), 1e-3)
     bb = VisionTransformer(img_size=cfg.img_size, patch_size=cfg.patch_size, embed_dim=cfg.embed_dim, depth=cfg.depth, num_heads=cfg.num_heads, num_classes=1).train()
     ob = torch.optim.AdamW(bb.parameters(), 1e-3)
-    x = torch.cat([b["mammo"].unsqueeze(1).expand(-1, 3, -1, -1), b["histo"][:, 0]]); y = torch.cat([b["label"], b["label"]])
+    x = torch.cat([b["mammo"].unsqueeze(1).expand(-1, 3, -1, -1), b["histo"][:, 0]])
+    y = torch.cat([b["label"], b["label"]])
     def s_model():
-        L = xmodal_losses(m, b); loss = L["cls"].mean() + L["loc"] + L["grade"] + L["align"]; opt.zero_grad(); loss.backward(); opt.step()
+        L = xmodal_losses(m, b)
+        loss = L["cls"].mean() + L["loc"] + L["grade"] + L["align"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
     def s_bb():
-        loss = F.binary_cross_entropy_with_logits(bb(x).squeeze(-1), y); ob.zero_grad(); loss.backward(); ob.step()
+        loss = F.binary_cross_entropy_with_logits(bb(x).squeeze(-1), y)
+        ob.zero_grad()
+        loss.backward()
+        ob.step()
     out = {}
     for k, fn in (("model", s_model), ("backbone", s_bb)):
-        for _ in range(2): fn()
+        for _ in range(2):
+            fn()
         t0 = time.perf_counter()
-        for _ in range(n): fn()
+        for _ in range(n):
+            fn()
         out[k] = (time.perf_counter() - t0) / n
     out["ratio"] = out["model"] / out["backbone"]
     return out
@@ -189,8 +225,10 @@ def step_times(cfg:XModalConfig|None=None, # model size
 def save_xmodal(model:XModalViT, path:str|Path)->Path: # .safetensors destination; writes <path>.json beside it
     "Save weights (safetensors) and config, source statistics and input normaliser (JSON)."
     from safetensors.torch import save_file
-    path = Path(path); cfg = getattr(model, "cfg", None) or XModalConfig()
-    with atomic_path(path) as tmp: save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(tmp))
+    path = Path(path)
+    cfg = getattr(model, "cfg", None) or XModalConfig()
+    with atomic_path(path) as tmp:
+        save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(tmp))
     stats = {m: [mu.tolist(), var.tolist()] for m, (mu, var) in getattr(model, "source_stats", {}).items()}
     nz = getattr(model, "normalizer", None)
     atomic_write_text(path.with_suffix(".json"), json.dumps(dict(config=asdict(cfg), source_stats=stats, normalizer=nz.state() if nz is not None else None)))
@@ -199,11 +237,20 @@ def save_xmodal(model:XModalViT, path:str|Path)->Path: # .safetensors destinatio
 def load_xmodal(path:str|Path, device:str="cpu")->XModalViT: # device: "cpu", "auto", "cuda", …
     "Load a model written by `save_xmodal`."
     from safetensors.torch import load_file
-    path = Path(path); side = path.with_suffix(".json")
-    if not path.exists() or not side.exists(): raise InputError("model file or its .json sidecar is missing", path=path, fix="use a path written by save_xmodal / `pathnb xmodal train`")
-    meta = json.loads(side.read_text()); d = meta["config"]; d["mix_layers"] = tuple(d["mix_layers"])
-    cfg = XModalConfig(**d); m = build_model(cfg); m.load_state_dict(load_file(str(path))); m.eval(); m.cfg = cfg
-    dev = get_device(device); m.to(dev)
+    path = Path(path)
+    side = path.with_suffix(".json")
+    if not path.exists() or not side.exists():
+        raise InputError("model file or its .json sidecar is missing", path=path, fix="use a path written by save_xmodal / `pathnb xmodal train`")
+    meta = json.loads(side.read_text())
+    d = meta["config"]
+    d["mix_layers"] = tuple(d["mix_layers"])
+    cfg = XModalConfig(**d)
+    m = build_model(cfg)
+    m.load_state_dict(load_file(str(path)))
+    m.eval()
+    m.cfg = cfg
+    dev = get_device(device)
+    m.to(dev)
     m.source_stats = {k: (torch.tensor(a, device=dev), torch.tensor(b, device=dev)) for k, (a, b) in meta["source_stats"].items()}
     m.normalizer = CohortNormalizer.from_state(meta["normalizer"]) if meta.get("normalizer") else None   # older files: none
     return m
@@ -211,7 +258,9 @@ def load_xmodal(path:str|Path, device:str="cpu")->XModalViT: # device: "cpu", "a
 # %% ../nbs/44_xmodal_eval.ipynb #da1f334a
 def _read_histo(path, size):
     from PIL import Image
-    im = Image.open(path).convert("RGB"); w, h = im.size; s = min(w, h)
+    im = Image.open(path).convert("RGB")
+    w, h = im.size
+    s = min(w, h)
     im = im.crop(((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s)).resize((size, size), Image.BILINEAR)
     return np.asarray(im, np.uint8)
 
@@ -220,9 +269,11 @@ def _read_mask(path, size):
     if Path(path).suffix.lower() == ".dcm":
         import pydicom
         ds = pydicom.dcmread(str(path))
-        if "PixelData" not in ds: raise InputError("ROI mask DICOM has no pixel data", path=path, fix="fix or clear the roi column")
+        if "PixelData" not in ds:
+            raise InputError("ROI mask DICOM has no pixel data", path=path, fix="fix or clear the roi column")
         a = ds.pixel_array > 0
-    else: a = np.asarray(Image.open(path).convert("L")) > 0
+    else:
+        a = np.asarray(Image.open(path).convert("L")) > 0
     return np.asarray(Image.fromarray(a.astype(np.uint8) * 255).resize((size, size), Image.NEAREST)) > 127
 
 def cohort_from_manifest(df:pd.DataFrame, # manifest with pair_id (from pair_patients)
@@ -230,32 +281,44 @@ def cohort_from_manifest(df:pd.DataFrame, # manifest with pair_id (from pair_pat
                          n_patches:int=1, # histology images per patient
                         )->XModalCohort:
     "Load a paired manifest into an XModalCohort (patients with both modalities only)."
-    if "pair_id" not in df: df = pair_patients(df)
+    if "pair_id" not in df:
+        df = pair_patients(df)
     both = df[df.has_mammo & df.has_histo]
     skipped = df.pair_id[~(df.has_mammo & df.has_histo)].nunique()
-    if skipped: get_logger("pathnb.xmodal").warning(f"{skipped} single-modality patients skipped")
-    if both.empty: raise InputError("no patient has both modalities", path="manifest", fix="pair the modalities with pair_patients(mode='table' or 'label')")
-    doms = sorted(both.domain.unique()); from pathnb.mammo import Institution
+    if skipped:
+        get_logger("pathnb.xmodal").warning(f"{skipped} single-modality patients skipped")
+    if both.empty:
+        raise InputError("no patient has both modalities", path="manifest", fix="pair the modalities with pair_patients(mode='table' or 'label')")
+    doms = sorted(both.domain.unique())
+    from pathnb.mammo import Institution
     out = dict(mammo=[], lesion=[], histo=[], label=[], grade=[], domain=[])
     for pid, g in both.groupby("pair_id", sort=True):
-        mr = g[g.modality == "mammo"].iloc[0]; mg = read_mammogram(mr.path, size=size)
+        mr = g[g.modality == "mammo"].iloc[0]
+        mg = read_mammogram(mr.path, size=size)
         les = np.zeros((size, size), bool)
         if isinstance(mr.roi, str) and mr.roi and Path(mr.roi).suffix.lower() in (".dcm", ".png", ".tif", ".tiff"):
             r = _read_mask(mr.roi, size)
             les = r[:, ::-1] if mg.flipped else r
         hs = [_read_histo(p, size) for p in g[g.modality == "histo"].path.iloc[:n_patches]]
-        while len(hs) < n_patches: hs.append(hs[-1])
-        out["mammo"].append(mg.image); out["lesion"].append(les); out["histo"].append(np.stack(hs))
-        out["label"].append(int(mr.label)); out["grade"].append(0 if np.isnan(g.grade.max()) else int(g.grade.max())); out["domain"].append(doms.index(mr.domain))
+        while len(hs) < n_patches:
+            hs.append(hs[-1])
+        out["mammo"].append(mg.image)
+        out["lesion"].append(les)
+        out["histo"].append(np.stack(hs))
+        out["label"].append(int(mr.label))
+        out["grade"].append(0 if np.isnan(g.grade.max()) else int(g.grade.max()))
+        out["domain"].append(doms.index(mr.domain))
     return XModalCohort(*(np.asarray(out[k]) for k in ["mammo", "lesion", "histo", "label", "grade", "domain"]), np.zeros(len(out["label"]), bool), [Institution(x) for x in doms])
 
 # %% ../nbs/44_xmodal_eval.ipynb #2ebd3b12
 def _check_normalize(normalize):
-    if normalize not in ("none", "macenko", "reinhard"): raise InputError(f"--normalize {normalize}", path="--normalize", fix="use none, macenko or reinhard")
+    if normalize not in ("none", "macenko", "reinhard"):
+        raise InputError(f"--normalize {normalize}", path="--normalize", fix="use none, macenko or reinhard")
     return None if normalize == "none" else normalize
 
 def _cohort(manifest, size, n_per_inst, seed, pairing="patient", pairs=None):
-    if manifest: return cohort_from_manifest(pair_patients(check_manifest(pd.read_csv(manifest)), pairing, table=pairs, seed=seed), size=size)
+    if manifest:
+        return cohort_from_manifest(pair_patients(check_manifest(pd.read_csv(manifest)), pairing, table=pairs, seed=seed), size=size)
     return make_xmodal_cohort(n_per_inst=n_per_inst, size=size, n_patches=1, seed=seed)
 
 @call_parse
@@ -279,15 +342,20 @@ def xmodal_train(out:str, # destination .safetensors (a .json sidecar is written
     "Train the cross-modal model and save it."
     c = _cohort(manifest, img_size, n_per_inst, seed, pairing, pairs)
     names = [i.name for i in c.institutions]
-    if holdout is not None and holdout not in names: raise InputError(f"unknown domain {holdout!r}", path="holdout", fix=f"one of {names}")
+    if holdout is not None and holdout not in names:
+        raise InputError(f"unknown domain {holdout!r}", path="holdout", fix=f"one of {names}")
     idx = np.flatnonzero(c.domain != names.index(holdout)) if holdout else np.arange(len(c))
     nz = None
-    if _check_normalize(normalize): nz = CohortNormalizer(normalize, "domain", seed=seed).fit(c, idx); c = nz.transform(c)
+    if _check_normalize(normalize):
+        nz = CohortNormalizer(normalize, "domain", seed=seed).fit(c, idx)
+        c = nz.transform(c)
     cfg = XModalConfig(img_size=img_size, steps=steps, mixstyle=mixstyle, irm=irm, align=align, irm_anneal=irm_anneal, seed=seed,
                        irm_weight=irm_weight, align_negatives=align_negatives,
                        loc_weight=1.0 if c.lesion.any() else 0.0, device=device)
-    model, hist = fit_xmodal(c, idx, cfg); model.normalizer = nz
-    save_xmodal(model, out); print(f"saved {out} (final loss {hist['loss'][-1]:.3f})")
+    model, hist = fit_xmodal(c, idx, cfg)
+    model.normalizer = nz
+    save_xmodal(model, out)
+    print(f"saved {out} (final loss {hist['loss'][-1]:.3f})")
     return out
 
 @call_parse
@@ -303,14 +371,18 @@ def xmodal_adapt(model:str, # a model written by `xmodal train`
                  pairs:str=None, # with --pairing table: CSV with columns mammo_id, histo_id
                  device:str="auto"): # torch device: auto, cpu, cuda, cuda:1, mps
     "Adapt a trained model to a target domain without labels and write its predictions."
-    m = load_xmodal(model, device=device); c = _cohort(manifest, m.cfg.img_size, n_per_inst, seed, pairing, pairs)
-    if m.normalizer is not None: c = m.normalizer.transform(c)     # the references the model was trained with
+    m = load_xmodal(model, device=device)
+    c = _cohort(manifest, m.cfg.img_size, n_per_inst, seed, pairing, pairs)
+    if m.normalizer is not None:
+        c = m.normalizer.transform(c)     # the references the model was trained with
     names = [i.name for i in c.institutions]
-    if domain is not None and domain not in names: raise InputError(f"unknown domain {domain!r}", path="domain", fix=f"one of {names}")
+    if domain is not None and domain not in names:
+        raise InputError(f"unknown domain {domain!r}", path="domain", fix=f"one of {names}")
     idx = np.flatnonzero(c.domain == names.index(domain)) if domain else np.arange(len(c))
     pr = CausalTTA(m, mode=mode, steps=steps, lr=lr).predict(c, idx)
     df = pd.DataFrame(dict(patient=idx, prob=pr["prob"], prob_mammo=pr["prob_mammo"], prob_histo=pr["prob_histo"]))
-    with atomic_path(out) as tmp: df.to_csv(tmp, index=False)
+    with atomic_path(out) as tmp:
+        df.to_csv(tmp, index=False)
     return out
 
 @call_parse
@@ -326,23 +398,33 @@ def xmodal_eval(out:str, # output folder (predictions.csv, summary.csv, summary.
                 select:str="none"): # "none": each method's default setting; "source": three settings per method (`selection_grid`, three times the training), the one with the best AUC on the source domains' held-back patients kept per held-out domain (`select_by_validation`)
     "Leave-one-domain-out benchmark of the ablation; writes predictions and a summary table."
     names = [v.strip() for v in variants.split(",") if v.strip()]
-    if not names or set(names) - set(VARIANTS): raise InputError(f"--variants {variants}", path="--variants", fix=f"a comma-separated subset of {','.join(VARIANTS)}")
-    if select not in ("none", "source"): raise InputError(f"--select {select}", path="--select", fix="use none (default settings) or source (training-domain validation)")
+    if not names or set(names) - set(VARIANTS):
+        raise InputError(f"--variants {variants}", path="--variants", fix=f"a comma-separated subset of {','.join(VARIANTS)}")
+    if select not in ("none", "source"):
+        raise InputError(f"--select {select}", path="--select", fix="use none (default settings) or source (training-domain validation)")
     normalize = _check_normalize(normalize)
-    c = _cohort(manifest, img_size, n_per_inst, seed, pairing, pairs); out = Path(out); out.mkdir(parents=True, exist_ok=True)
+    c = _cohort(manifest, img_size, n_per_inst, seed, pairing, pairs)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
     cfg = XModalConfig(img_size=img_size, steps=steps, batch_per_env=batch_per_env, irm_anneal=irm_anneal, seed=seed, loc_weight=1.0 if c.lesion.any() else 0.0, device=device)
     vs = {k: VARIANTS[k] for k in names} if select == "none" else selection_grid(cfg, names)
     preds = run_lodo(c, cfg, vs, seed=seed, log=print, normalize=normalize)
     if select == "source":                                   # keep every setting's predictions and the choices beside the selected ones
-        with atomic_path(out/"predictions_all.csv") as tmp: preds.to_csv(tmp, index=False)
+        with atomic_path(out/"predictions_all.csv") as tmp:
+            preds.to_csv(tmp, index=False)
         preds, choices = select_by_validation(preds)
-        with atomic_path(out/"choices.csv") as tmp: choices.to_csv(tmp, index=False)
+        with atomic_path(out/"choices.csv") as tmp:
+            choices.to_csv(tmp, index=False)
         print(choices.assign(chosen=choices.chosen.str.split("|").str[1]).round(3).to_string(index=False))
-    with atomic_path(out/"predictions.csv") as tmp: preds.to_csv(tmp, index=False)
+    with atomic_path(out/"predictions.csv") as tmp:
+        preds.to_csv(tmp, index=False)
     s = lodo_summary(preds, n_boot=n_boot, seed=seed)
-    with atomic_path(out/"summary.csv") as tmp: s.to_csv(tmp)
-    try: md = s.round(3).to_markdown()
-    except ImportError: md = s.round(3).to_string()          # tabulate not installed
+    with atomic_path(out/"summary.csv") as tmp:
+        s.to_csv(tmp)
+    try:
+        md = s.round(3).to_markdown()
+    except ImportError:
+        md = s.round(3).to_string()          # tabulate not installed
     atomic_write_text(out/"summary.md", md)
     print(s.round(3).to_string())
     return s
@@ -354,7 +436,8 @@ def select_by_validation(preds:pd.DataFrame, # run_lodo output holding several s
                          col:str="prob", # prediction column the AUC is computed on
                         )->tuple: # (predictions of the chosen settings, variant renamed to the method; one row per fold and method with the choice)
     "Per held-out fold and method, keep the setting with the best validation AUC (training-domain validation, DomainBed)."
-    if criterion not in ("source", "oracle"): raise InputError(f"criterion={criterion!r}", path="criterion", fix='use "source" (training-domain validation) or "oracle"')
+    if criterion not in ("source", "oracle"):
+        raise InputError(f"criterion={criterion!r}", path="criterion", fix='use "source" (training-domain validation) or "oracle"')
     split = "ID" if criterion == "source" else "OOD"
     if split not in set(preds.split):
         raise InputError(f"criterion={criterion!r} needs {split} predictions and these have none", path="preds", fix="pass run_lodo's output unfiltered")
@@ -368,7 +451,8 @@ def select_by_validation(preds:pd.DataFrame, # run_lodo output holding several s
     for f in dict.fromkeys(preds.fold):
         by = {}
         for v in order:
-            if (f, v) in scores: by.setdefault(fam(v), []).append(v)
+            if (f, v) in scores:
+                by.setdefault(fam(v), []).append(v)
         for m, vs in by.items():
             best = max(vs, key=lambda v: (scores[f, v], -vs.index(v)))
             rows.append(dict(fold=f, method=m, chosen=best, n_settings=len(vs), score=scores[f, best], ood_auc=ood.get((f, best), float("nan")),
@@ -385,9 +469,11 @@ def selection_grid(cfg:XModalConfig|None=None, # base configuration: its values 
                    tune_lr:bool=False, # also try each regularised method's default at the learning rate ×½ and ×2 (ERM's knob)
                   )->dict: # variant name "method|k=v,..." -> dict(train=switches and settings, tta=bool), ready for run_lodo
     "The same small tuning budget for every method: the default and two alternatives each (for `select_by_validation`)."
-    cfg = cfg or XModalConfig(); methods = list(VARIANTS) if methods is None else list(methods)
+    cfg = cfg or XModalConfig()
+    methods = list(VARIANTS) if methods is None else list(methods)
     bad = [m for m in methods if m not in VARIANTS]
-    if bad: raise InputError(f"unknown method(s) {bad}", path="methods", fix=f"choose from {list(VARIANTS)}")
+    if bad:
+        raise InputError(f"unknown method(s) {bad}", path="methods", fix=f"choose from {list(VARIANTS)}")
     uniq = lambda hs: list({tuple(h.items()): h for h in hs}.values())          # drop repeats, keep the order
     lrs = uniq([dict(lr=cfg.lr * k) for k in (1, 0.5, 2)])
     mix = uniq([dict(mix_p=cfg.mix_p, mix_alpha=cfg.mix_alpha), dict(mix_p=0.8, mix_alpha=cfg.mix_alpha), dict(mix_p=cfg.mix_p, mix_alpha=0.3)])

@@ -19,9 +19,11 @@ __all__ = ['ModalityRouter', 'LoRALinear', 'BottleneckAdapter', 'GatedAttentionP
 # %% ../nbs/41_xmodal_model.ipynb #851f072f
 class ModalityRouter:
     "Shared state: which modality the adapters serve in the current forward pass."
-    def __init__(self, modalities:tuple): self.modalities, self.current = tuple(modalities), None
+    def __init__(self, modalities:tuple):
+        self.modalities, self.current = tuple(modalities), None
     def set(self, m:str):
-        if m not in self.modalities: raise InputError(f"unknown modality {m!r}", path="modality", fix=f"use one of {self.modalities}")
+        if m not in self.modalities:
+            raise InputError(f"unknown modality {m!r}", path="modality", fix=f"use one of {self.modalities}")
         self.current = m
 
 class LoRALinear(nn.Module):
@@ -48,7 +50,9 @@ class BottleneckAdapter(nn.Module):
         self._router = [router]
         self.down = nn.ModuleDict({m: nn.Linear(dim, hidden) for m in router.modalities})
         self.up = nn.ModuleDict({m: nn.Linear(hidden, dim) for m in router.modalities})
-        for m in router.modalities: nn.init.zeros_(self.up[m].weight); nn.init.zeros_(self.up[m].bias)
+        for m in router.modalities:
+            nn.init.zeros_(self.up[m].weight)
+            nn.init.zeros_(self.up[m].bias)
     def forward(self, x):
         m = self._router[0].current
         return x if m is None else x + self.up[m](F.gelu(self.down[m](x)))
@@ -81,16 +85,20 @@ class XModalViT(nn.Module):
         import timm
         from timm.models.vision_transformer import VisionTransformer
         assert embed_dim % num_heads == 0 and img_size % patch_size == 0
-        if adapters not in ("bottleneck", "lora", "both", "none"): raise InputError(f"unknown adapters {adapters!r}", path="adapters", fix='"bottleneck", "lora", "both" or "none"')
-        self.router = ModalityRouter(modalities); self.modalities = tuple(modalities)
+        if adapters not in ("bottleneck", "lora", "both", "none"):
+            raise InputError(f"unknown adapters {adapters!r}", path="adapters", fix='"bottleneck", "lora", "both" or "none"')
+        self.router = ModalityRouter(modalities)
+        self.modalities = tuple(modalities)
         self.backbone = VisionTransformer(img_size=img_size, patch_size=patch_size, in_chans=3, embed_dim=embed_dim, depth=depth,
                                           num_heads=num_heads, num_classes=0, global_pool="token")
         self.adapters = nn.ModuleList()
         for blk in self.backbone.blocks:
-            if adapters in ("lora", "both"): blk.attn.qkv = LoRALinear(blk.attn.qkv, self.router, r=lora_rank)
+            if adapters in ("lora", "both"):
+                blk.attn.qkv = LoRALinear(blk.attn.qkv, self.router, r=lora_rank)
             self.adapters.append(BottleneckAdapter(embed_dim, self.router, adapter_dim) if adapters in ("bottleneck", "both") else nn.Identity())
         self.token_mixers = nn.ModuleDict()     # str(block index) -> module(tokens, domain) applied after that block ("-1": patch embeddings, "input": pixels)
-        self.grid = img_size // patch_size; self.embed_dim = embed_dim
+        self.grid = img_size // patch_size
+        self.embed_dim = embed_dim
         self.pool = nn.ModuleDict({m: GatedAttentionPool(embed_dim) for m in modalities})
         self.proj = nn.ModuleDict({m: nn.Linear(embed_dim, proj_dim) for m in modalities})
         self.head_mod = nn.ModuleDict({m: nn.Linear(embed_dim, 1) for m in modalities})
@@ -110,10 +118,12 @@ class XModalViT(nn.Module):
             B, C, H, W = x.shape
             x = self.token_mixers["input"](x.flatten(2).transpose(1, 2), domain).transpose(1, 2).reshape(B, C, H, W)
         t = bb.norm_pre(bb._pos_embed(bb.patch_embed(x)))
-        if "-1" in self.token_mixers: t = self.token_mixers["-1"](t, domain)   # on the patch embeddings
+        if "-1" in self.token_mixers:
+            t = self.token_mixers["-1"](t, domain)   # on the patch embeddings
         for i, (blk, ad) in enumerate(zip(bb.blocks, self.adapters)):
             t = ad(blk(t))
-            if str(i) in self.token_mixers: t = self.token_mixers[str(i)](t, domain)
+            if str(i) in self.token_mixers:
+                t = self.token_mixers[str(i)](t, domain)
         return bb.norm(t)[:, bb.num_prefix_tokens:]
 
     def embed(self, x, modality, domain=None)->tuple: # (pooled (B,D), attention (B,N), tokens (B,N,D))
@@ -127,7 +137,8 @@ class XModalViT(nn.Module):
                 domain:torch.Tensor|None=None, # (B,) domain ids
                )->dict:
         "All heads: `logit` (patient), per-modality logits, `loc` heatmap logits, `grade` logits, embeddings, attention."
-        if mammo is None and histo is None: raise InputError("no input: both modalities are None", path="forward", fix="pass mammo and/or histo")
+        if mammo is None and histo is None:
+            raise InputError("no input: both modalities are None", path="forward", fix="pass mammo and/or histo")
         out = {}
         if mammo is not None:
             xm = ((mammo.unsqueeze(1).expand(-1, 3, -1, -1)) - 0.5) / 0.25
@@ -144,7 +155,8 @@ class XModalViT(nn.Module):
                        logit_histo=self.head_mod["histo"](zh).squeeze(-1), grade=self.head_grade(zh))
         if mammo is not None and histo is not None:
             out["logit"] = self.head_fused(torch.cat([out["z_mammo"], out["z_histo"]], -1)).squeeze(-1) + 0.5 * (out["logit_mammo"] + out["logit_histo"])
-        else: out["logit"] = out["logit_mammo"] if mammo is not None else out["logit_histo"]
+        else:
+            out["logit"] = out["logit_mammo"] if mammo is not None else out["logit_histo"]
         return out
 
 # %% ../nbs/41_xmodal_model.ipynb #29c88d78
@@ -154,9 +166,12 @@ def param_counts(model:XModalViT)->dict: # counts: backbone, adapters_<modality>
     for n, p in model.named_parameters():
         mod = next((m for m in model.modalities if f".{m}." in f".{n}." or n.endswith(f".{m}")), None)
         is_ad = n.startswith("adapters.") or ".A." in n or ".B." in n
-        if is_ad and mod: c[f"adapters_{mod}"] += p.numel()
-        elif n.startswith("backbone."): c["backbone"] += p.numel()
-        else: c["heads"] += p.numel()
+        if is_ad and mod:
+            c[f"adapters_{mod}"] += p.numel()
+        elif n.startswith("backbone."):
+            c["backbone"] += p.numel()
+        else:
+            c["heads"] += p.numel()
     c["total"] = sum(p.numel() for p in model.parameters())
     return c
 
@@ -167,7 +182,8 @@ def info_nce(u:torch.Tensor, # (B, D) embeddings of modality 1
              groups:torch.Tensor|None=None, # (B,) group of each row (e.g. institution): negatives only from the row's own group
             )->torch.Tensor:
     "Symmetric InfoNCE between paired rows of `u` and `v`."
-    if u.shape != v.shape or len(u) < 2: raise InputError(f"need ≥2 paired rows of equal shape, got {tuple(u.shape)} and {tuple(v.shape)}", path="info_nce", fix="pass one row per patient with both modalities")
+    if u.shape != v.shape or len(u) < 2:
+        raise InputError(f"need ≥2 paired rows of equal shape, got {tuple(u.shape)} and {tuple(v.shape)}", path="info_nce", fix="pass one row per patient with both modalities")
     s = F.normalize(u, dim=-1) @ F.normalize(v, dim=-1).t() / temperature
     if groups is not None:   # a pair from another group is no negative: what tells groups apart (style) cannot solve the task
         s = s.masked_fill(groups[:, None] != groups[None, :], float("-inf"))
@@ -198,17 +214,21 @@ def xmodal_losses(model:XModalViT, # the model
                   align_negatives:str="all", # "all" patients of the batch, or only those of the same "domain" (institution)
                  )->dict: # per-patient `cls` (B,), and scalar `loc`, `grade`, `align`
     "The per-task losses of one batch."
-    if out is None: out = model(b["mammo"], b["histo"], b["domain"])
+    if out is None:
+        out = model(b["mammo"], b["histo"], b["domain"])
     y = b["label"]
     cls = F.binary_cross_entropy_with_logits(out["logit"], y, reduction="none")
     for k in ("logit_mammo", "logit_histo"):
-        if k in out: cls = cls + 0.5 * F.binary_cross_entropy_with_logits(out[k], y, reduction="none")
+        if k in out:
+            cls = cls + 0.5 * F.binary_cross_entropy_with_logits(out[k], y, reduction="none")
     L = dict(cls=cls, out=out)
     if "loc" in out and b.get("lesion") is not None:
         L["loc"] = F.binary_cross_entropy_with_logits(out["loc"], (lesion_to_grid(b["lesion"], model.grid) > 0.3).float())
-    if "grade" in out: L["grade"] = F.cross_entropy(out["grade"], b["grade"])
+    if "grade" in out:
+        L["grade"] = F.cross_entropy(out["grade"], b["grade"])
     if "z_mammo" in out and "z_histo" in out:
-        if align_negatives not in ("all", "domain"): raise InputError(f"align_negatives={align_negatives!r}", path="align_negatives", fix='use "all" or "domain"')
+        if align_negatives not in ("all", "domain"):
+            raise InputError(f"align_negatives={align_negatives!r}", path="align_negatives", fix='use "all" or "domain"')
         L["align"] = info_nce(model.proj["mammo"](out["z_mammo"]), model.proj["histo"](out["z_histo"]), temperature,
                               groups=b["domain"] if align_negatives == "domain" else None)
     return L
@@ -220,10 +240,14 @@ def crossmodal_maps(model:XModalViT, # a trained model
                     histo:torch.Tensor, # (B, P, 3, S, S)
                     temperature:float=0.1)->dict: # maps (B, g, g) or (B, P, g, g)
     "Attention, localisation and cross-modal similarity maps for a batch of patients."
-    was = model.training; model.eval()
-    o = model(mammo, histo); g = model.grid
-    pm = F.normalize(model.proj["mammo"](o["tok_mammo"]), dim=-1); ph = F.normalize(model.proj["histo"](o["tok_histo"]), dim=-1)
-    zh = F.normalize(model.proj["histo"](o["z_histo"]), dim=-1); zm = F.normalize(model.proj["mammo"](o["z_mammo"]), dim=-1)
+    was = model.training
+    model.eval()
+    o = model(mammo, histo)
+    g = model.grid
+    pm = F.normalize(model.proj["mammo"](o["tok_mammo"]), dim=-1)
+    ph = F.normalize(model.proj["histo"](o["tok_histo"]), dim=-1)
+    zh = F.normalize(model.proj["histo"](o["z_histo"]), dim=-1)
+    zm = F.normalize(model.proj["mammo"](o["z_mammo"]), dim=-1)
     m2h = torch.einsum("bnd,bd->bn", pm, zh) / temperature
     h2m = torch.einsum("bpnd,bd->bpn", ph, zm) / temperature
     model.train(was)

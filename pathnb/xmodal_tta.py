@@ -25,11 +25,13 @@ def tta_parameters(model:XModalViT, # the model
     keep = {}
     for n, mod in model.backbone.named_modules():
         if isinstance(mod, nn.LayerNorm):
-            for pn, p in mod.named_parameters(recurse=False): keep[f"backbone.{n}.{pn}"] = p
+            for pn, p in mod.named_parameters(recurse=False):
+                keep[f"backbone.{n}.{pn}"] = p
     if adapters:
         for n, p in model.named_parameters():
             is_ad = n.startswith("adapters.") or ".A." in n or ".B." in n
-            if is_ad and any(f".{m}." in f".{n}." or n.endswith(f".{m}") for m in modalities): keep[n] = p
+            if is_ad and any(f".{m}." in f".{n}." or n.endswith(f".{m}") for m in modalities):
+                keep[n] = p
     return keep
 
 # %% ../nbs/43_tta.ipynb #717a48e5
@@ -49,12 +51,15 @@ class CausalTTA:
                  stat_weight:float=1.0, # weight of the source-statistics penalty
                  modalities:tuple=("mammo", "histo"), # adapters that may adapt
                  adapters:bool=True): # also adapt adapters (False: LayerNorm affine only)
-        if mode not in ("episodic", "continual"): raise InputError(f"unknown mode {mode!r}", path="mode", fix='"episodic" or "continual"')
+        if mode not in ("episodic", "continual"):
+            raise InputError(f"unknown mode {mode!r}", path="mode", fix='"episodic" or "continual"')
         self.model = copy.deepcopy(model).eval()
         self.mode, self.lr, self.steps, self.anchor, self.stat_weight = mode, lr, steps, anchor, stat_weight
         self.params = tta_parameters(self.model, modalities, adapters)
-        for p in self.model.parameters(): p.requires_grad_(False)
-        for p in self.params.values(): p.requires_grad_(True)
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+        for p in self.params.values():
+            p.requires_grad_(True)
         self.source = {n: p.detach().clone() for n, p in self.params.items()}
         self.stats = getattr(model, "source_stats", None)
         if self.stats is None and stat_weight > 0:
@@ -64,19 +69,22 @@ class CausalTTA:
     def reset(self):
         "Restore the source parameters and a fresh optimiser."
         with torch.no_grad():
-            for n, p in self.params.items(): p.copy_(self.source[n])
+            for n, p in self.params.items():
+                p.copy_(self.source[n])
         self.opt = torch.optim.Adam(list(self.params.values()), lr=self.lr)
 
     def objective(self, out:dict)->torch.Tensor:
         "Entropy + anchor + source-statistics penalty for model outputs `out`."
         ent = binary_entropy(out["logit"]).mean()
         for k in ("logit_mammo", "logit_histo"):
-            if k in out: ent = ent + 0.5 * binary_entropy(out[k]).mean()
+            if k in out:
+                ent = ent + 0.5 * binary_entropy(out[k]).mean()
         loss = ent + self.anchor * sum(((p - self.source[n]) ** 2).sum() for n, p in self.params.items())
         if self.stats is not None and self.stat_weight > 0:
             for m in ("mammo", "histo"):
                 z = out.get(f"z_{m}")
-                if z is None or len(z) < 2: continue
+                if z is None or len(z) < 2:
+                    continue
                 mu, var = self.stats[m]
                 loss = loss + self.stat_weight * (((z.mean(0) - mu) ** 2 / (var + 1e-5)).mean()
                                                   + ((torch.log(z.var(0) + 1e-5) - torch.log(var + 1e-5)) ** 2).mean())
@@ -86,12 +94,17 @@ class CausalTTA:
               histo:torch.Tensor|None, # (B, P, 3, S, S) target histology
              )->dict: # adapted outputs for this batch (detached), plus "objective" before/after
         "Adapt on one unlabelled batch and return the adapted predictions for it."
-        if self.mode == "episodic": self.reset()
-        self.model.eval(); first = None
+        if self.mode == "episodic":
+            self.reset()
+        self.model.eval()
+        first = None
         for _ in range(self.steps):
             loss = self.objective(self.model(mammo, histo))
-            if first is None: first = loss.item()
-            self.opt.zero_grad(); loss.backward(); self.opt.step()
+            if first is None:
+                first = loss.item()
+            self.opt.zero_grad()
+            loss.backward()
+            self.opt.step()
         with torch.no_grad():
             out = self.model(mammo, histo)
             after = self.objective(out).item()
@@ -106,5 +119,7 @@ class CausalTTA:
         for s in range(0, len(idx), batch):
             b = cohort_batch(c, idx[s:s + batch], device=next(self.model.parameters()).device)
             o = self.adapt(b["mammo"], b["histo"])
-            res["prob"].append(o["logit"].sigmoid()); res["prob_mammo"].append(o["logit_mammo"].sigmoid()); res["prob_histo"].append(o["logit_histo"].sigmoid())
+            res["prob"].append(o["logit"].sigmoid())
+            res["prob_mammo"].append(o["logit_mammo"].sigmoid())
+            res["prob_histo"].append(o["logit_histo"].sigmoid())
         return {k: torch.cat(v).cpu().numpy() for k, v in res.items()}
