@@ -20,7 +20,8 @@ MPP_RANGE = (0.05, 20.0)  # plausible level-0 µm/px of a slide scan (metadata o
 def mpp_from_power(power:float, # objective magnification, e.g. 20 or 40
                   )->float: # approximate µm/px
     "Approximate level-0 µm/px of a scan at objective `power` (10 / power: 20× ≈ 0.5, 40× ≈ 0.25)."
-    if not power or power <= 0: raise InputError(f"objective power must be positive, got {power}", path="objective_power")
+    if not power or power <= 0:
+        raise InputError(f"objective power must be positive, got {power}", path="objective_power")
     return 10.0 / float(power)
 
 def resolve_mpp(slide_mpp:float|None=None, # explicit override (wins)
@@ -40,7 +41,8 @@ def resolve_mpp(slide_mpp:float|None=None, # explicit override (wins)
                              cli_fix="pass e.g. --slide-mpp 0.25 for a 40× scan")
         return slide_mpp, "override"
     if metadata_mpp is not None:
-        if MPP_RANGE[0] <= metadata_mpp <= MPP_RANGE[1]: return float(metadata_mpp), "metadata"
+        if MPP_RANGE[0] <= metadata_mpp <= MPP_RANGE[1]:
+            return float(metadata_mpp), "metadata"
         msg = f"{path}: ignoring implausible resolution metadata ({metadata_mpp:.4g} µm/px; a default of 72 dpi reads as 352.8)"
         warnings.warn(msg, stacklevel=4)
     if objective_power:
@@ -58,11 +60,16 @@ def _to_rgb8(a:np.ndarray, # (h, w[, c]) image array
     "Any (h, w[, c]) image array → uint8 RGB; alpha is composited on white, other channels shown as R, G, B."
     a = np.asarray(a)
     if a.dtype != np.uint8:
-        if a.dtype == np.uint16: a = (a >> 8).astype(np.uint8)
-        elif a.dtype.kind == "f": a = np.clip(a * (255.0 if a.max(initial=0) <= 1.0 else 1.0), 0, 255).astype(np.uint8)
-        elif a.dtype == bool: a = a.astype(np.uint8) * 255
-        else: a = np.clip(a, 0, 255).astype(np.uint8)
-    if a.ndim == 2: a = a[..., None]
+        if a.dtype == np.uint16:
+            a = (a >> 8).astype(np.uint8)
+        elif a.dtype.kind == "f":
+            a = np.clip(a * (255.0 if a.max(initial=0) <= 1.0 else 1.0), 0, 255).astype(np.uint8)
+        elif a.dtype == bool:
+            a = a.astype(np.uint8) * 255
+        else:
+            a = np.clip(a, 0, 255).astype(np.uint8)
+    if a.ndim == 2:
+        a = a[..., None]
     c = a.shape[2]
     if alpha is None:
         alpha = c == 4
@@ -72,7 +79,8 @@ def _to_rgb8(a:np.ndarray, # (h, w[, c]) image array
             al = a[..., -1:].astype(np.float32) / 255.0
             rgb = (rgb * al + 255.0 * (1 - al) + 0.5).astype(np.uint8)
         return np.ascontiguousarray(rgb)
-    if c == 1: return np.repeat(a, 3, 2)
+    if c == 1:
+        return np.repeat(a, 3, 2)
     if c == 2:  # two channels (e.g. a nuclear stain and one marker): channel 0 → red, channel 1 → green
         return np.concatenate([a, np.zeros_like(a[..., :1])], 2)
     return np.ascontiguousarray(a[..., :3])
@@ -84,7 +92,8 @@ def _paste(level_wh, x, y, w, h, fetch,
     W, H = level_wh
     out = np.full((h, w, 3), 255, np.uint8)
     x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + w, W), min(y + h, H)
-    if x1 > x0 and y1 > y0: out[y0 - y:y1 - y, x0 - x:x1 - x] = _to_rgb8(fetch(x0, y0, x1, y1), alpha)
+    if x1 > x0 and y1 > y0:
+        out[y0 - y:y1 - y, x0 - x:x1 - x] = _to_rgb8(fetch(x0, y0, x1, y1), alpha)
     return out
 
 def _paste_channels(level_wh, # (width, height) of the level
@@ -133,8 +142,10 @@ class _OpenSlideReader:
         vals = [float(v) for v in (mx, my) if v not in (None, "")]
         self.metadata_mpp = float(np.mean(vals)) if vals else None
         pw = p.get("openslide.objective-power") or p.get("aperio.AppMag")
-        try: self.objective_power = float(pw) if pw else None
-        except ValueError: self.objective_power = None
+        try:
+            self.objective_power = float(pw) if pw else None
+        except ValueError:
+            self.objective_power = None
         self.modality_hint = _tiff_modality_of(path)
     def _window(self, level, x0, y0, x1, y1)->np.ndarray:
         "A level window as uint8 RGB (transparent pixels composited on white)."
@@ -156,7 +167,8 @@ class _OpenSlideReader:
             return self.read_level(level, x0, y0, x1 - x0, y1 - y0)[..., list(idx)]
         wh = self.level_dimensions[level]
         return _paste_channels(wh, int(x), int(y), int(w), int(h), fetch, len(idx), np.uint8, fill)
-    def close(self): self.os.close()
+    def close(self):
+        self.os.close()
 
 # %% ../nbs/02_slide.ipynb #08f34548
 def _tiff_meta(tf)->tuple[float|None, float|None]:
@@ -165,15 +177,18 @@ def _tiff_meta(tf)->tuple[float|None, float|None]:
     desc = page.description or ""
     mpp = power = None
     m = re.search(r"MPP\s*=\s*([0-9.]+)", desc) or re.search(r'PhysicalSizeX="([0-9.eE+-]+)"', desc)
-    if m: mpp = float(m.group(1))
+    if m:
+        mpp = float(m.group(1))
     m = re.search(r"AppMag\s*=\s*([0-9.]+)", desc) or re.search(r'NominalMagnification="([0-9.]+)"', desc)
-    if m: power = float(m.group(1))
+    if m:
+        power = float(m.group(1))
     if mpp is None:
         xr, unit = page.tags.get("XResolution"), page.tags.get("ResolutionUnit")
         if xr is not None and unit is not None:
             num, den = xr.value if isinstance(xr.value, tuple) else (xr.value, 1)
             per_um = {2: 25400.0, 3: 10000.0}.get(int(unit.value))
-            if per_um and num and den: mpp = per_um / (num / den)
+            if per_um and num and den:
+                mpp = per_um / (num / den)
     return mpp, power
 
 @contextlib.contextmanager
@@ -182,11 +197,16 @@ def _tifffile_log():
     import logging
     msgs, lg = [], logging.getLogger("tifffile")
     class _H(logging.Handler):
-        def emit(self, r): msgs.append(r.getMessage())
+        def emit(self, r):
+            msgs.append(r.getMessage())
     h, prop = _H(logging.WARNING), lg.propagate
-    lg.addHandler(h); lg.propagate = False
-    try: yield msgs
-    finally: lg.removeHandler(h); lg.propagate = prop
+    lg.addHandler(h)
+    lg.propagate = False
+    try:
+        yield msgs
+    finally:
+        lg.removeHandler(h)
+        lg.propagate = prop
 
 _PIL_RAW = ("L", "I", "I;16", "I;16B", "I;16L", "F", "RGB", "RGBA", "LA")  # Pillow modes kept as they are
 
@@ -203,7 +223,8 @@ class _ArrayReader:
                 if getattr(self, "tf", None) is not None:   # a TIFF without a usable image: don't leak its handle
                     self.tf.close()
                 raise
-        else: self._open_pillow()
+        else:
+            self._open_pillow()
         self.level_downsamples = [self.level_dimensions[0][0] / d[0] for d in self.level_dimensions]
         arr, axes = self.levels[0]
         self._nc = arr.shape[axes.index("C")] if "C" in axes else 1   # channel planes
@@ -219,21 +240,27 @@ class _ArrayReader:
         self.backend = "tifffile"
         with _tifffile_log() as log:   # a damaged file makes tifffile log per page; say it once, naming the file
             self.tf = tifffile.TiffFile(self.path)
-            s = self.tf.series[0]; lvs = list(s.levels)
-        if log: warnings.warn(f"{self.path.name}: the TIFF structure looks damaged (truncated?): {log[0]}"
+            s = self.tf.series[0]
+            lvs = list(s.levels)
+        if log:
+            warnings.warn(f"{self.path.name}: the TIFF structure looks damaged (truncated?): {log[0]}"
                               + (f" (+{len(log) - 1} more)" if len(log) > 1 else "") + "; regions that cannot be decoded will raise SlideError")
         self.levels, self.level_dimensions = [], []
         for i, lv in enumerate(lvs):
             axes = lv.axes.upper()
-            if "X" not in axes or "Y" not in axes: continue
+            if "X" not in axes or "Y" not in axes:
+                continue
             try:
                 import zarr
                 arr = zarr.open(s.aszarr(level=i), mode="r")   # the level's array, not the multiscale group
                 if not hasattr(arr, "shape"):
                     raise TypeError("not an array")
-            except Exception: arr = lv.asarray()
-            self.levels.append((arr, axes)); self.level_dimensions.append((lv.shape[axes.index("X")], lv.shape[axes.index("Y")]))
-        if not self.levels: raise ValueError(f"no image with X and Y axes (series axes {s.axes})")
+            except Exception:
+                arr = lv.asarray()
+            self.levels.append((arr, axes))
+            self.level_dimensions.append((lv.shape[axes.index("X")], lv.shape[axes.index("Y")]))
+        if not self.levels:
+            raise ValueError(f"no image with X and Y axes (series axes {s.axes})")
         self.metadata_mpp, self.objective_power = _tiff_meta(self.tf)
         self.properties = {"tiff.axes": s.axes, "tiff.compression": str(self.tf.pages[0].compression)}
         page = s.keyframe
@@ -257,7 +284,8 @@ class _ArrayReader:
         self._rgb = a.ndim == 3 and a.shape[2] in (3, 4)
         self._alpha = a.ndim == 3 and a.shape[2] in (2, 4)
         self.levels, self.level_dimensions = [(a, "YXS" if a.ndim == 3 else "YX")], [(a.shape[1], a.shape[0])]
-        if dpi and dpi[0]: self.metadata_mpp = 25400.0 / float(dpi[0])
+        if dpi and dpi[0]:
+            self.metadata_mpp = 25400.0 / float(dpi[0])
         self.properties = {"pillow.dpi": str(dpi), "pillow.mode": im.mode}
     def read_level(self, level, x, y, w, h):
         arr, axes = self.levels[level]
@@ -304,10 +332,12 @@ class _ArrayReader:
         wh = self.level_dimensions[level]
         return _paste_channels(wh, int(x), int(y), int(w), int(h), fetch, len(idx), self.dtype, fill)
     def close(self):
-        if getattr(self, "tf", None) is not None: self.tf.close()
+        if getattr(self, "tf", None) is not None:
+            self.tf.close()
 
 def _is_tiff(path)->bool:
-    with open(path, "rb") as f: head = f.read(4)
+    with open(path, "rb") as f:
+        head = f.read(4)
     return head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 
 # %% ../nbs/02_slide.ipynb #a059ea7e
@@ -668,15 +698,20 @@ class Slide:
         self._fill = _fill_value(reader.dtype, self.modality)
 
     @property
-    def dimensions(self)->tuple[int, int]: return self.level_dimensions[0]
+    def dimensions(self)->tuple[int, int]:
+        return self.level_dimensions[0]
     @property
-    def level_count(self)->int: return len(self.level_dimensions)
+    def level_count(self)->int:
+        return len(self.level_dimensions)
     @property
-    def n_channels(self)->int: return len(self.channel_names)
+    def n_channels(self)->int:
+        return len(self.channel_names)
     @property
-    def dtype(self)->np.dtype: return np.dtype(self._r.dtype)
+    def dtype(self)->np.dtype:
+        return np.dtype(self._r.dtype)
     @property
-    def has_mpp(self)->bool: return self._mpp is not None
+    def has_mpp(self)->bool:
+        return self._mpp is not None
     @property
     def mpp(self)->float:
         "Level-0 microns per pixel; raises `MppError` when it is unknown."
@@ -688,11 +723,15 @@ class Slide:
                            cli_fix="pass --slide-mpp 0.5 (pathnb run: an 'mpp' column in the manifest)")
         return self._mpp
     @property
-    def level_mpps(self)->list[float]: return [self.mpp * d for d in self.level_downsamples]
+    def level_mpps(self)->list[float]:
+        return [self.mpp * d for d in self.level_downsamples]
 
-    def close(self): self._r.close()
-    def __enter__(self): return self
-    def __exit__(self, *exc): self.close()
+    def close(self):
+        self._r.close()
+    def __enter__(self):
+        return self
+    def __exit__(self, *exc):
+        self.close()
     def __repr__(self):
         w, h = self.dimensions
         m = f"{self._mpp:.4g} µm/px ({self.mpp_source})" if self._mpp else "mpp unknown"
@@ -1001,16 +1040,23 @@ def read_region(self:Slide,
                )->np.ndarray: # uint8 RGB (h, w, 3), or (h, w, len(channels)) in the file's dtype
     "Read a w×h image at `mpp` with top-left at level-0 pixel (x, y): RGB (white outside the slide) or `channels`."
     w, h = int(w), int(h)
-    if resample != "auto" and resample not in _RESAMPLE: raise InputError(f"unknown resample {resample!r}", path="resample", fix=f"use 'auto' or one of {sorted(_RESAMPLE)}")
-    if w <= 0 or h <= 0: raise InputError(f"region size must be positive, got {w}×{h}", path="w/h")
-    if w * h > 2**28: raise InputError(f"region of {w}×{h} pixels is too large to return at once", path="w/h", fix="read it in tiles, or at a coarser mpp")
-    if mpp is not None and downsample is not None: raise InputError("pass mpp or downsample, not both", path="mpp/downsample")
+    if resample != "auto" and resample not in _RESAMPLE:
+        raise InputError(f"unknown resample {resample!r}", path="resample", fix=f"use 'auto' or one of {sorted(_RESAMPLE)}")
+    if w <= 0 or h <= 0:
+        raise InputError(f"region size must be positive, got {w}×{h}", path="w/h")
+    if w * h > 2**28:
+        raise InputError(f"region of {w}×{h} pixels is too large to return at once", path="w/h", fix="read it in tiles, or at a coarser mpp")
+    if mpp is not None and downsample is not None:
+        raise InputError("pass mpp or downsample, not both", path="mpp/downsample")
     idx = self._channel_list(channels)
     if mpp is not None:
-        if not mpp > 0: raise InputError(f"mpp must be positive, got {mpp}", path="mpp")
+        if not mpp > 0:
+            raise InputError(f"mpp must be positive, got {mpp}", path="mpp")
         ds = mpp / self.mpp
-    else: ds = 1.0 if downsample is None else float(downsample)
-    if not ds > 0: raise InputError(f"downsample must be positive, got {downsample}", path="downsample")
+    else:
+        ds = 1.0 if downsample is None else float(downsample)
+    if not ds > 0:
+        raise InputError(f"downsample must be positive, got {downsample}", path="downsample")
     return self._read_ds(x, y, w, h, ds, resample, idx)
 
 Slide.read_region = read_region
@@ -1021,12 +1067,15 @@ def thumbnail_downsample(self:Slide,
                          max_size:int|None=None, # or: longest thumbnail edge in pixels (default 1024 when neither is given)
                         )->float: # level-0 pixels per thumbnail pixel
     "The downsample a `thumbnail(mpp, max_size)` call uses."
-    if mpp is not None and max_size is not None: raise InputError("pass mpp or max_size, not both", path="mpp/max_size")
+    if mpp is not None and max_size is not None:
+        raise InputError("pass mpp or max_size, not both", path="mpp/max_size")
     if mpp is not None:
-        if not mpp > 0: raise InputError(f"mpp must be positive, got {mpp}", path="mpp")
+        if not mpp > 0:
+            raise InputError(f"mpp must be positive, got {mpp}", path="mpp")
         return mpp / self.mpp
     ms = 1024 if max_size is None else int(max_size)
-    if ms <= 0: raise InputError(f"max_size must be positive, got {max_size}", path="max_size")
+    if ms <= 0:
+        raise InputError(f"max_size must be positive, got {max_size}", path="max_size")
     return max(self.dimensions) / ms
 
 def thumbnail(self:Slide,

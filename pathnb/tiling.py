@@ -48,8 +48,10 @@ def tissue_fraction(tm:TissueMask, # tissue mask of the slide
                    )->np.ndarray: # fraction in [0, 1] per tile
     "Fraction of each level-0 box [x, x+size0) × [y, y+size0) that the mask calls tissue."
     m = np.asarray(tm.mask, bool)
-    S = np.zeros((m.shape[0] + 1, m.shape[1] + 1))
-    S[1:, 1:] = m.cumsum(0).cumsum(1)
+    dt = np.int32 if m.size < 2**31 else np.int64  # exact counts; a third of the memory of float64 + int64 temporaries
+    S = np.zeros((m.shape[0] + 1, m.shape[1] + 1), dt)
+    np.cumsum(m, 0, dtype=dt, out=S[1:, 1:])
+    np.cumsum(S[1:, 1:], 1, out=S[1:, 1:])
     d = tm.downsample
     u0, v0 = np.asarray(x, float) / d, np.asarray(y, float) / d
     u1, v1 = u0 + size0 / d, v0 + size0 / d

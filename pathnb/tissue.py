@@ -22,7 +22,8 @@ def saturation(rgb:np.ndarray, # uint8 RGB image
               )->np.ndarray: # float32 in [0, 1]
     "HSV saturation (max − min) / max per pixel."
     r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]   # channel-wise max/min: ~5× faster than .max(2) on (h, w, 3)
-    mx = np.maximum(np.maximum(r, g), b); mn = np.minimum(np.minimum(r, g), b)
+    mx = np.maximum(np.maximum(r, g), b)
+    mn = np.minimum(np.minimum(r, g), b)
     return (mx - mn).astype(np.float32) / np.maximum(mx, 1).astype(np.float32)
 
 def otsu(values:np.ndarray, # 1-D or n-D array of scores
@@ -30,14 +31,17 @@ def otsu(values:np.ndarray, # 1-D or n-D array of scores
     "Otsu's threshold (maximum between-class variance) of `values`."
     v = np.asarray(values).ravel()
     lo, hi = float(v.min()), float(v.max())
-    if hi <= lo: return lo
+    if hi <= lo:
+        return lo
     hist = 0
     for i in range(0, v.size, 1 << 18):   # float64 blocks, not a float64 copy of the whole image
         hist = hist + np.histogram(np.asarray(v[i:i + (1 << 18)], np.float64), bins=bins, range=(lo, hi))[0]
     edges = np.histogram_bin_edges(np.zeros(1), bins=bins, range=(lo, hi))
     c = (edges[:-1] + edges[1:]) / 2
-    w0 = np.cumsum(hist); w1 = w0[-1] - w0
-    m0 = np.cumsum(hist * c) / np.maximum(w0, 1); m1 = (np.sum(hist * c) - np.cumsum(hist * c)) / np.maximum(w1, 1)
+    w0 = np.cumsum(hist)
+    w1 = w0[-1] - w0
+    m0 = np.cumsum(hist * c) / np.maximum(w0, 1)
+    m1 = (np.sum(hist * c) - np.cumsum(hist * c)) / np.maximum(w1, 1)
     return float(edges[np.argmax(w0 * w1 * (m0 - m1) ** 2) + 1])  # upper edge of the last background bin
 
 def tissue_threshold(sat:np.ndarray, # saturation image
@@ -59,7 +63,9 @@ def tissue_threshold(sat:np.ndarray, # saturation image
     return min(t, max(floor, med + k * 1.4826 * mad))
 
 # %% ../nbs/03_tissue.ipynb #d07e0368
-def _odd(n): n = max(1, int(round(n))); return n if n % 2 else n + 1
+def _odd(n):
+    n = max(1, int(round(n)))
+    return n if n % 2 else n + 1
 
 def _disk(r:int)->np.ndarray:
     y, x = np.mgrid[-r:r + 1, -r:r + 1]
@@ -160,7 +166,8 @@ def pen_mask(rgb:np.ndarray, # uint8 RGB thumbnail
 # %% ../nbs/03_tissue.ipynb #4bc6fbc4
 def remove_small(mask:np.ndarray, min_px:float, connectivity:int=2)->np.ndarray:
     "Drop connected components smaller than `min_px` pixels."
-    if min_px <= 1 or not mask.any(): return mask
+    if min_px <= 1 or not mask.any():
+        return mask
     lab, n = ndi.label(mask, structure=ndi.generate_binary_structure(2, connectivity))
     flat = lab.ravel()
     sizes = np.zeros(n + 1, np.int64)
@@ -207,7 +214,8 @@ def segment_tissue(rgb:np.ndarray, # uint8 RGB thumbnail
     rgb = np.asarray(rgb)
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise InputError(f"expected uint8 RGB (h, w, 3), got {rgb.dtype} {rgb.shape}", path="rgb")
-    if not mpp > 0: raise InputError(f"mpp must be positive, got {mpp}", path="mpp")
+    if not mpp > 0:
+        raise InputError(f"mpp must be positive, got {mpp}", path="mpp")
     sat = _median_saturation(rgb, _odd(blur_um / mpp))
     m = sat > tissue_threshold(sat, k=k)
     del sat
@@ -221,7 +229,8 @@ def mask_scores(pred:np.ndarray, # predicted bool mask
                 truth:np.ndarray, # ground-truth bool mask (same shape)
                )->dict: # dice, iou
     "Dice and IoU of two boolean masks."
-    if pred.shape != truth.shape: raise InputError(f"shapes differ: {pred.shape} vs {truth.shape}", path="pred/truth")
+    if pred.shape != truth.shape:
+        raise InputError(f"shapes differ: {pred.shape} vs {truth.shape}", path="pred/truth")
     i, a, b = (pred & truth).sum(), pred.sum(), truth.sum()
     u = a + b - i
     return dict(dice=float(2 * i / (a + b)) if a + b else 1.0, iou=float(i / u) if u else 1.0)
@@ -274,7 +283,8 @@ class TissueMask:
     modality:str="brightfield" # "brightfield" (RGB thumbnail) or "fluorescence" (one channel)
     channel:str|None=None # fluorescence: name of the channel thresholded
     @property
-    def area_mm2(self)->float: return float(self.mask.sum()) * self.mpp ** 2 / 1e6
+    def area_mm2(self)->float:
+        return float(self.mask.sum()) * self.mpp ** 2 / 1e6
     @property
     def fraction(self)->float:
         "Fraction of the slide (inside its level-0 extent) covered by tissue."
@@ -315,7 +325,9 @@ def detect_tissue(slide:Slide, # an open slide (its mpp must be known)
                       modality=modality, channel=name)
 
 # %% ../nbs/03_tissue.ipynb #c9aa7f65
-def _ring_area(r): x, y = r[:, 0], r[:, 1]; return 0.5 * float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))
+def _ring_area(r):
+    x, y = r[:, 0], r[:, 1]
+    return 0.5 * float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))
 
 def mask_polygons(mask:np.ndarray, # bool mask
                   downsample:float=1.0, # level-0 pixels per mask pixel
@@ -326,19 +338,25 @@ def mask_polygons(mask:np.ndarray, # bool mask
     lab, n = ndi.label(mask, structure=np.ones((3, 3)))
     out = []
     for i, sl in enumerate(ndi.find_objects(lab), 1):
-        if sl is None: continue
+        if sl is None:
+            continue
         comp = np.pad(lab[sl] == i, 1).astype(np.float32)
         rings = []
         for c in find_contours(comp, 0.5, fully_connected="high"):
-            if tolerance > 0: c = approximate_polygon(c, tolerance)
-            if len(c) < 4: continue
+            if tolerance > 0:
+                c = approximate_polygon(c, tolerance)
+            if len(c) < 4:
+                continue
             xy = np.stack([(c[:, 1] - 1 + sl[1].start + 0.5) * downsample, (c[:, 0] - 1 + sl[0].start + 0.5) * downsample], 1)
-            if not np.allclose(xy[0], xy[-1]): xy = np.vstack([xy, xy[:1]])
+            if not np.allclose(xy[0], xy[-1]):
+                xy = np.vstack([xy, xy[:1]])
             rings.append(xy)
-        if not rings: continue
+        if not rings:
+            continue
         rings.sort(key=lambda r: -abs(_ring_area(r)))
         outer, holes = rings[0], rings[1:]
-        if _ring_area(outer) < 0: outer = outer[::-1]          # outline counter-clockwise (x right, y down as drawn),
+        if _ring_area(outer) < 0:
+            outer = outer[::-1]          # outline counter-clockwise (x right, y down as drawn),
         holes = [h if _ring_area(h) < 0 else h[::-1] for h in holes]  # holes the other way
         out.append([outer] + holes)
     return out
@@ -370,10 +388,12 @@ def plot_tissue(slide:Slide, # the slide
                ):
     "Show the thumbnail with the tissue mask outlined; returns the axes."
     import matplotlib.pyplot as plt
-    if ax is None: _, ax = plt.subplots(figsize=(5, 5 * tm.mask.shape[0] / tm.mask.shape[1]))
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 5 * tm.mask.shape[0] / tm.mask.shape[1]))
     rgb = slide.thumbnail(mpp=tm.mpp)[:tm.mask.shape[0], :tm.mask.shape[1]]
     ax.imshow(rgb)
     ax.imshow(np.ma.masked_where(~tm.mask, tm.mask), cmap="summer", alpha=0.25, vmin=0, vmax=1)
     ax.contour(tm.mask.astype(float), levels=[0.5], colors=["#00a050"], linewidths=1.2)
-    ax.set_title(title or f"{Path(str(tm.path)).name}: {tm.area_mm2:.2f} mm² tissue", fontsize=9); ax.axis("off")
+    ax.set_title(title or f"{Path(str(tm.path)).name}: {tm.area_mm2:.2f} mm² tissue", fontsize=9)
+    ax.axis("off")
     return ax
