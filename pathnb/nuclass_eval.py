@@ -20,9 +20,9 @@ from .nuclass_gate import Gate, train_gate, predict_gate, complementarity
 from . import metrics
 
 # %% auto #0
-__all__ = ['synthetic_cohort', 'NuClassModel', 'fit_nuclass', 'predict_nuclass', 'evaluate_nuclass', 'plot_reliability',
-           'cam_layer', 'grad_cam', 'overlay_cam', 'nuclass_cams', 'plot_cams', 'write_predictions', 'nuclass_train',
-           'nuclass_predict']
+__all__ = ['synthetic_cohort', 'NuClassModel', 'fit_nuclass', 'oof_gate_mix', 'predict_nuclass', 'evaluate_nuclass',
+           'plot_reliability', 'cam_layer', 'grad_cam', 'overlay_cam', 'nuclass_cams', 'plot_cams', 'write_predictions',
+           'nuclass_train', 'nuclass_predict']
 
 # %% ../nbs/34_nuclass_eval.ipynb #cc00fcaa
 def synthetic_cohort(seeds, # one section per seed
@@ -149,12 +149,17 @@ def fit_nuclass(train:list, # [(slide, cells AnnData), ...] training samples
     P = predict_paths(model.local, model.glob, _dataset(val, spec, classes, label_key, mask_key, tissue_key, tissues, False, force=force), cfg)
     train_gate(model.gate, P, P["y"], epochs=gate_epochs, seed=cfg.seed)
     P.update(predict_gate(model.gate, P))
-    P["p_calib"] = _oof_mix(model, P, calib_folds, gate_epochs, cfg.seed) if calib_folds >= 2 else P["p_mix"]
+    P["p_calib"] = oof_gate_mix(model, P, calib_folds, gate_epochs, cfg.seed) if calib_folds >= 2 else P["p_mix"]
     model.temperature = metrics.fit_temperature(P["p_calib"].clamp_min(1e-8).log().numpy(), P["y"].numpy())
     return model, P
 
-def _oof_mix(model, P, folds, epochs, seed):
-    "Mixed probabilities of each validation cell from a gate fitted on the other folds (cross-fitting)."
+def oof_gate_mix(model:NuClassModel, # a model whose paths produced `P`
+                 P:dict, # path outputs with labels: p_local, p_global, feat_local, feat_global, p_mix, y
+                 folds:int, # number of cross-fitting folds
+                 epochs:int, # gate training epochs per fold
+                 seed:int, # seed of the fold split and the gates
+                )->torch.Tensor: # (n, classes) mixed probabilities
+    "Mixed probabilities of each cell from a gate fitted on the other folds (cross-fitting), for calibration."
     n = len(P["y"])
     perm = np.random.default_rng(seed).permutation(n)
     out = torch.empty_like(P["p_mix"])

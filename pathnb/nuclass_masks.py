@@ -32,7 +32,7 @@ from pathnb.nuclass_paths import (
     predict_paths,
 )
 from .nuclass_gate import Gate, train_gate, predict_gate
-from .nuclass_eval import NuClassModel
+from .nuclass_eval import NuClassModel, oof_gate_mix
 from . import metrics
 
 # %% auto #0
@@ -729,17 +729,8 @@ def mask_dataset(samples: list, spec: CropSpec, classes: list, augment: bool = F
 
 
 def _oof_temperature(model, P, folds, epochs, seed) -> float:
-    "Temperature fitted on gate mixtures of each validation cell from gates fitted on the other folds."
-    n = len(P["y"])
-    perm = np.random.default_rng(seed).permutation(n)
-    out = torch.empty_like(P["p_mix"])
-    keys = ("p_local", "p_global", "feat_local", "feat_global")
-    for k in range(folds):
-        te = perm[k::folds]
-        tr = np.setdiff1d(perm, te)
-        g = Gate(model.local.dim, model.glob.out_dim)
-        train_gate(g, {q: P[q][tr] for q in keys}, P["y"][tr], epochs=epochs, seed=seed + k + 1)
-        out[te] = predict_gate(g, {q: P[q][te] for q in keys})["p_mix"]
+    "Temperature fitted on cross-fitted gate mixtures (each cell mixed by a gate that did not see it)."
+    out = oof_gate_mix(model, P, folds, epochs, seed)
     return metrics.fit_temperature(out.clamp_min(1e-8).log().numpy(), P["y"].numpy())
 
 
