@@ -4,7 +4,7 @@
 
 # %% ../nbs/95_demo.ipynb #24ac48e5
 from __future__ import annotations
-import os, sys, json, time, html, shutil, warnings, traceback, contextlib, datetime
+import os, re, sys, json, time, html, shutil, warnings, traceback, contextlib, datetime
 from pathlib import Path
 from dataclasses import dataclass, field, asdict, fields, replace
 import numpy as np
@@ -45,7 +45,9 @@ class Report:
         more = len(df) > self.max_rows
         t = df.head(self.max_rows).to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="–")
         note = f" — first {self.max_rows} of {len(df)} rows" if more else ""
-        return f"<p class='tname'><b>{html.escape(name)}</b> (<a href='{html.escape(name)}.csv'>CSV</a>{note})</p>{t}"
+        t = re.sub(r"<td>([-+]?[0-9.,]+(?:e[-+]?[0-9]+)?%?|–)</td>", r"<td class='num'>\1</td>", t)  # numbers right-aligned
+        head = f"<p class='tname'><b>{html.escape(name)}</b> (<a href='{html.escape(name)}.csv'>CSV</a>{note})</p>"
+        return f"{head}<div class='tscroll'>{t}</div>"
     def _figure(self, name, caption):
         "A figure shown at half its pixel width, so that it stays sharp (figures are saved at 200 dpi)."
         from PIL import Image
@@ -64,8 +66,9 @@ class Report:
             return "<p>" + "".join(f"<code>{b}</code>" if i % 2 else b for i, b in enumerate(bits)) + "</p>"
         parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(self.title)}</title>",
                  "<style>body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222;line-height:1.4}"
-                 "table{border-collapse:collapse;font-size:90%;margin-bottom:1em;display:block;overflow-x:auto;max-width:100%}"
-                 "td,th{border:none;border-bottom:1px solid #ddd;padding:4px 10px;text-align:right;font-variant-numeric:tabular-nums}"
+                 "table{border-collapse:collapse;font-size:90%;margin-bottom:1em}.tscroll{overflow-x:auto;max-width:100%}"
+                 "td,th{border:none;border-bottom:1px solid #ddd;padding:4px 10px;text-align:left}"
+                 "td.num{text-align:right;font-variant-numeric:tabular-nums}"
                  "th{border-bottom:2px solid #999;text-align:left}tbody tr:nth-child(odd){background:#f6f6f6}"
                  "img{max-width:100%;height:auto;border:1px solid #eee}figure{margin:8px 0}figcaption{font-size:90%;color:#555}"
                  ".badge{font-size:60%;padding:2px 8px;border-radius:8px;margin-left:8px;vertical-align:middle;background:#ddd}"
