@@ -92,11 +92,16 @@ def renamed_arg(new_value, # value passed under the new name (None: not passed)
     "The value of a renamed argument; the old spelling still works for one version, with a warning naming the new one."
     if old_value is None:
         return new_value
+    cli = _CLI["active"]   # under the `pathnb` command, name the flags (--slide-mpp), not the Python arguments
+    name = (lambda n: "--" + n.replace("_", "-")) if cli else (lambda n: f"`{n}`")
     if new_value is not None and new_value != old_value:
-        raise InputError(f"{where}: both {new}={new_value!r} and its old name {old}={old_value!r} were given", path=old,
+        given = (f"{name(new)} {new_value} and its old name {name(old)} {old_value}" if cli
+                 else f"{where}: both {new}={new_value!r} and its old name {old}={old_value!r}")
+        raise InputError(f"both {given} were given" if cli else f"{given} were given", path=name(old) if cli else old,
                          fix=f"pass only {new}=", cli_fix=f"pass only --{new.replace('_', '-')}")
-    msg = f"{where}: `{old}` is deprecated and will be removed in the next version; use `{new}`"
-    warnings.warn(msg, FutureWarning, stacklevel=3)
+    head = "" if cli else f"{where}: "
+    warnings.warn(f"{head}{name(old)} is deprecated and will be removed in the next version; use {name(new)}",
+                  FutureWarning, stacklevel=3)
     return old_value
 
 # %% ../nbs/00_core.ipynb #f5651f91

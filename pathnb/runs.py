@@ -102,17 +102,6 @@ def _flag(name:str)->str:
     "The command-line spelling of an argument name: `--slide-mpp` for `slide_mpp`."
     return "--" + name.replace("_", "-")
 
-def _renamed(new_value, old_value, new:str, old:str, where:str):
-    "`renamed_arg`; under the `pathnb` command the warning names the command-line flags."
-    if not core._CLI["active"] or old_value is None:
-        return renamed_arg(new_value, old_value, new, old, where)
-    if new_value is not None and new_value != old_value:
-        raise InputError(f"both {_flag(new)} {new_value} and its old name {_flag(old)} {old_value} were given",
-                         path=_flag(old), fix=f"pass only {new}=", cli_fix=f"pass only {_flag(new)}")
-    warnings.warn(f"{_flag(old)} is deprecated and will be removed in the next version; use {_flag(new)}",
-                  FutureWarning)
-    return old_value
-
 def _py(v):
     "A plain Python value for summaries and logs: np.int64(3) → 3, np.float32(0.5) → 0.5, NaN → None."
     if isinstance(v, np.generic):
@@ -149,7 +138,7 @@ def process_slide(path:str|Path, # slide file
                   mpp:float|None=None, # deprecated spelling of `slide_mpp`
                  )->dict:
     "Tile (and optionally embed) one slide into `out_dir/<slide_id>.h5ad`; return a summary of plain values."
-    slide_mpp = _renamed(slide_mpp, mpp, "slide_mpp", "mpp", "process_slide")
+    slide_mpp = renamed_arg(slide_mpp, mpp, "slide_mpp", "mpp", "process_slide")
     t0 = time.time()
     path, out_dir = Path(path), Path(out_dir)
     slide_id = slide_id or path.stem
@@ -222,7 +211,7 @@ def run_manifest(manifest:str|Path|pd.DataFrame, # CSV path or a DataFrame from 
                  **kwargs, # to `process_slide` (tile_mpp, tile_px, min_tissue, channel, modality, embed, encoder …)
                 )->pd.DataFrame:
     "Process every slide of a manifest; return (and write) the summary table."
-    slide_mpp = _renamed(slide_mpp, kwargs.pop("mpp", None), "slide_mpp", "mpp", "run_manifest")
+    slide_mpp = renamed_arg(slide_mpp, kwargs.pop("mpp", None), "slide_mpp", "mpp", "run_manifest")
     df = read_manifest(manifest) if not isinstance(manifest, pd.DataFrame) else manifest
     df = shard_of(df, shard)
     out_dir = Path(out_dir)
@@ -304,7 +293,7 @@ def tile(slide:str, # slide file
          mpp:float|None=None, # deprecated: use --slide-mpp
         ):
     "Detect tissue and tile one slide into OUT/<slide>.h5ad (+ an overview PNG)."
-    slide_mpp = _renamed(slide_mpp, mpp, "slide_mpp", "mpp", "tile")
+    slide_mpp = renamed_arg(slide_mpp, mpp, "slide_mpp", "mpp", "tile")
     r = process_slide(slide, out, slide_mpp=slide_mpp, tile_mpp=tile_mpp, magnification=magnification, tile_px=tile_px,
                       stride_px=stride_px, min_tissue=min_tissue, channel=_channel(channel), modality=modality)
     dest = Path(out)/f"{r['slide_id']}.h5ad"
@@ -335,9 +324,9 @@ def run(manifest:str, # CSV with a 'slide' column (optional: slide_id, mpp, meta
         stop_on_error:bool=False, # deprecated: use --no-skip-errors
        ):
     "Tile (and embed) every slide of a manifest; print and write a summary; exit 1 if any slide failed."
-    slide_mpp = _renamed(slide_mpp, mpp, "slide_mpp", "mpp", "run")
+    slide_mpp = renamed_arg(slide_mpp, mpp, "slide_mpp", "mpp", "run")
     if stop_on_error:
-        skip_errors = not _renamed(None, True, "no_skip_errors", "stop_on_error", "run")
+        skip_errors = not renamed_arg(None, True, "no_skip_errors", "stop_on_error", "run")
     if shard is None:
         shard = slurm_shard()
         if shard is not None:
@@ -388,7 +377,7 @@ def embed(slide:str, # slide file
     "Embed one slide's tiles into OUT/<slide>.h5ad, tiling it first unless `pathnb tile` already did."
     from pathnb.features import embed_slide
     from pathnb.encoders import load_encoder
-    slide_mpp = _renamed(slide_mpp, mpp, "slide_mpp", "mpp", "embed")
+    slide_mpp = renamed_arg(slide_mpp, mpp, "slide_mpp", "mpp", "embed")
     if not encoder:
         raise InputError("no encoder given", path="--encoder",
                          fix="name one, e.g. encoder='uni' (see pathnb.encoders.list_encoders())",
