@@ -9,11 +9,11 @@ the same synthetic "world" (same tissue types and molecular maps). About 5 minut
 import argparse, json, time, warnings
 import numpy as np, pandas as pd, torch
 from pathnb.core import seed_everything
-from pathnb.care_data import make_care_cohort
-from pathnb.care_regions import CareConfig, CareEncoder, care_encode
-from pathnb.care_ssl import pretrain_care, SSLConfig
-from pathnb.care_align import align_care, AlignConfig, retrieval_recall
-from pathnb.care_eval import (kmeans_regions, grid_regions, region_recovery, embed_cohort, mean_pool,
+from pathnb.care.data import make_care_cohort
+from pathnb.care.regions import CareConfig, CareEncoder, care_encode
+from pathnb.care.ssl import pretrain_care, SSLConfig
+from pathnb.care.align import align_care, AlignConfig, retrieval_recall
+from pathnb.care.evaluation import (kmeans_regions, grid_regions, region_recovery, embed_cohort, mean_pool,
                               downstream_table, format_ci_table, care_step_overhead)
 
 def main():

@@ -1,4 +1,4 @@
-"""Feature-extraction throughput: slide read → transform → model (pathnb.features.extract_features)
+"""Feature-extraction throughput: slide read → transform → model (pathnb.wsi.features.extract_features)
 versus the same model on pre-loaded, pre-normalised tensors (same model, batch size, dtype, device).
 
     python bench/features_bench.py                      # vit_tiny, 96 tiles, 1 torch thread, CPU, workers 0 and 1
@@ -14,11 +14,11 @@ import numpy as np
 import pandas as pd
 import torch
 from pathnb.core import cache_dir, seed_everything
-from pathnb.synth import write_synth_slide
-from pathnb.slide import open_slide
-from pathnb.tiling import Tiles, tile_slide
-from pathnb.encoders import load_encoder
-from pathnb.features import TileBatches, extract_features
+from pathnb.wsi.synth import write_synth_slide
+from pathnb.wsi.slide import open_slide
+from pathnb.wsi.tiling import Tiles, tile_slide
+from pathnb.wsi.encoders import load_encoder
+from pathnb.wsi.features import TileBatches, extract_features
 
 
 def synth_slide(size:int=3072)->Path:

@@ -21,7 +21,7 @@ import numpy as np, pandas as pd, torch
 
 def load_films(root, size, limit=0):
     "Films (oriented, windowed, resized), masks, lesion circles and the per-film table."
-    from pathnb.mammo import read_mammogram, film_area
+    from pathnb.xmodal.mammo import read_mammogram, film_area
 
     lab = pd.read_csv(root / "labels.csv")
     rows, imgs, masks, les, geo = [], [], [], [], []
@@ -102,8 +102,8 @@ def lr_oof(X, y, fold):
 
 def model_oof(imgs, les, y, fold, a, want_loc):
     "Out-of-fold probabilities (and loc heatmaps) of the xmodal model's mammography branch alone."
-    from pathnb.mammo import XModalCohort
-    from pathnb.xmodal_dg import XModalConfig, fit_xmodal, predict_xmodal
+    from pathnb.xmodal.mammo import XModalCohort
+    from pathnb.xmodal.dg import XModalConfig, fit_xmodal, predict_xmodal
 
     n = len(y)
     c = XModalCohort(
@@ -145,7 +145,7 @@ def model_oof(imgs, les, y, fold, a, want_loc):
 
 def ci(y, p, groups, n_boot, seed):
     "AUC with a 95 % patient-bootstrap interval."
-    from pathnb.metrics import auc, bootstrap_ci
+    from pathnb.evaluation.metrics import auc, bootstrap_ci
 
     r = bootstrap_ci(auc, y, p, n=n_boot, seed=seed, groups=groups)
     return dict(auc=round(r[0], 3), lo=round(r[1], 3), hi=round(r[2], 3))
@@ -258,7 +258,7 @@ METHODS = (("model", "model"), ("texture_lr", "texture"), ("shortcut_geometry_lr
 
 def summarise(res, oof, a):
     "Add per-fold AUCs (mean and range over the folds) to `res`; write results.json, oof.csv and summary.md."
-    from pathnb.metrics import auc
+    from pathnb.evaluation.metrics import auc
     from pathnb.core import atomic_write_text
 
     for task, col in TASKS:

@@ -5,7 +5,7 @@ high-water mark of resident memory). Linux carries the spawning process's high-w
 exec, so this script keeps itself small (pathnb is only imported in children) and also records the child's own
 `VmHWM` from /proc/self/status as a cross-check. Slides: the single-level CMU-1-Small-Region.svs (2220 × 2967 px, JPEG
 tiles; skipped when the shared data is absent) and synthetic JPEG pyramids of 20k² and 40k² px written once by
-`pathnb.synth.write_synth_slide(fast=True)` into bench/_cache/ (git-ignored). The peak should not grow with
+`pathnb.wsi.synth.write_synth_slide(fast=True)` into bench/_cache/ (git-ignored). The peak should not grow with
 the slide's size, and `pathnb tile` must not import torch.
 
     python bench/memory_bench.py [--label after] [--sizes 20000 40000] [--repeats 1]
@@ -60,7 +60,7 @@ def _tile_body(slide:Path)->str:
     "Child code running `pathnb tile SLIDE` in-process through the console script's entry point."
     return f"""
     import tempfile
-    from pathnb.cli import main
+    from pathnb.app.cli import main
     _rc = main(["tile", {str(slide)!r}, "--out", tempfile.mkdtemp(prefix="membench_")])
     assert _rc == 0, _rc
     """
@@ -69,7 +69,7 @@ def _thumb_body(slide:Path)->str:
     "Child code: open a slide and build the 8 µm/px tissue thumbnail; also reports the RSS just before it."
     return f"""
     import resource
-    from pathnb.slide import open_slide
+    from pathnb.wsi.slide import open_slide
     s = open_slide({str(slide)!r})
     _before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     t = s.thumbnail(mpp=8)
@@ -90,7 +90,7 @@ def _synth(size:int)->Path:
     if not path.exists():
         CACHE.mkdir(parents=True, exist_ok=True)
         print(f"writing {path} (once) …", flush=True)
-        _python(f"from pathnb.synth import write_synth_slide; write_synth_slide({str(path)!r}, {size}, {size}, fast=True)")
+        _python(f"from pathnb.wsi.synth import write_synth_slide; write_synth_slide({str(path)!r}, {size}, {size}, fast=True)")
     return path
 
 def _info()->dict:
@@ -106,7 +106,7 @@ def _info()->dict:
     """)
     info = json.loads(_python(code).strip().splitlines()[-1])
     git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "pathnb/slide.py"], capture_output=True, text=True,
+    dirty = subprocess.run(["git", "status", "--porcelain", "pathnb/wsi/slide.py"], capture_output=True, text=True,
                            cwd=ROOT).stdout.strip()
     info["versions"].update(git=git + (" (+ uncommitted slide.py)" if dirty else ""),
                             machine=f"{platform.machine()} {os.cpu_count()} CPUs",
@@ -146,7 +146,7 @@ def main(argv=None):
         print("CMU-1 skipped: the shared data folder is absent")
     slides += [(f"synthetic {s // 1000}k² pyramid ({s * s / 1e6:.0f} Mpx)", _synth(s)) for s in a.sizes]
     jobs = [("python", "-", "pass"), ("import pathnb", "-", "import pathnb"),
-            ("import pathnb.runs (what tile loads)", "-", "import pathnb.runs, pathnb.tissue, pathnb.tiling")]
+            ("import pathnb.wsi.runs (what tile loads)", "-", "import pathnb.wsi.runs, pathnb.wsi.tissue, pathnb.wsi.tiling")]
     for name, path in slides:
         jobs.append(("open + thumbnail(mpp=8)", name, _thumb_body(path)))
         jobs.append(("pathnb tile", name, _tile_body(path)))
@@ -177,7 +177,7 @@ def main(argv=None):
     if len(tiles) > 1:
         for r in tiles[1:]:
             ratios[f"tile peak {r['slide'].split(' (')[0]} / {tiles[0]['slide'].split(' (')[0]}"] = r["peak_mib"] / tiles[0]["peak_mib"]
-    base = peak.get(("imports only: every module pathnb tile loads", "-"), peak[("import pathnb.runs (what tile loads)", "-")])
+    base = peak.get(("imports only: every module pathnb tile loads", "-"), peak[("import pathnb.wsi.runs (what tile loads)", "-")])
     for r in tiles:
         ratios[f"tile peak − imports only, {r['slide'].split(' (')[0]} (MiB)"] = r["peak_mib"] - base
     imports = {}
@@ -191,7 +191,7 @@ def main(argv=None):
     res = dict(label=a.label, date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                command="python bench/memory_bench.py " + " ".join(argv if argv is not None else sys.argv[1:]),
                method="peak = ru_maxrss (RUSAGE_SELF) of a fresh python process per row; tile runs "
-                      "`pathnb.cli.main(['tile', SLIDE, '--out', TMP])` in that process",
+                      "`pathnb.app.cli.main(['tile', SLIDE, '--out', TMP])` in that process",
                versions=info["versions"], rows=rows, ratios={k: round(v, 3) for k, v in ratios.items()}, imports=imports)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS/f"memory_{a.label}.json").write_text(json.dumps(res, indent=1) + "\n")

@@ -16,11 +16,11 @@ import numpy as np, pandas as pd, torch
 import matplotlib; matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from pathnb.core import seed_everything, shared_data
-from pathnb.cells import CropSpec, NUCLASS_MARKERS, open_cell_slide
-from pathnb.nuclass_paths import TrainConfig
-from pathnb.nuclass_gate import Gate, train_gate, predict_gate
-from pathnb.metrics import f1_macro
-from pathnb.nuclass_eval import synthetic_cohort, fit_nuclass, predict_nuclass, evaluate_nuclass, plot_reliability, nuclass_cams, plot_cams
+from pathnb.wsi.cells import CropSpec, NUCLASS_MARKERS, open_cell_slide
+from pathnb.nuclass.paths import TrainConfig
+from pathnb.nuclass.gate import Gate, train_gate, predict_gate
+from pathnb.evaluation.metrics import f1_macro
+from pathnb.nuclass.evaluation import synthetic_cohort, fit_nuclass, predict_nuclass, evaluate_nuclass, plot_reliability, nuclass_cams, plot_cams
 
 p = argparse.ArgumentParser()
 p.add_argument("--size", type=int, default=768); p.add_argument("--n-train", type=int, default=4); p.add_argument("--n-test", type=int, default=2)

@@ -13,7 +13,7 @@ cache = Path(a.cache); cache.mkdir(parents=True, exist_ok=True)
 slide, cells = cache/f"synth_cells_{a.size}.tiff", cache/f"synth_cells_{a.size}_xy.npy"
 
 if not a.child:
-    from pathnb.cells import SynthCells
+    from pathnb.wsi.cells import SynthCells
     if not slide.exists():
         t = time.time(); st = SynthCells(a.size, a.size, seed=1)
         np.save(cells, st.xy_px); st.write_slide(slide, strip=512)
@@ -24,7 +24,7 @@ if not a.child:
         print(out.stdout.strip()); print(out.stderr.strip()[-2000:]) if out.returncode else None
 else:
     import resource, psutil
-    from pathnb.cells import CropSpec, iter_cell_crops, open_cell_slide
+    from pathnb.wsi.cells import CropSpec, iter_cell_crops, open_cell_slide
     xy = np.load(cells)
     if a.limit: xy = xy[:a.limit]
     spec = CropSpec(local_px=64, context_px=256, crop_mpp=0.5, context_out_px=64) if a.spec == "small" else CropSpec(224, 1024, 0.25, 224)

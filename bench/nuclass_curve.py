@@ -17,9 +17,9 @@ def _run(job):
     n, seed, a = job
     import torch
     from pathnb.core import seed_everything
-    from pathnb.cells import CropSpec, NUCLASS_MARKERS
-    from pathnb.nuclass_paths import TrainConfig
-    from pathnb.nuclass_eval import synthetic_cohort, fit_nuclass, predict_nuclass, evaluate_nuclass
+    from pathnb.wsi.cells import CropSpec, NUCLASS_MARKERS
+    from pathnb.nuclass.paths import TrainConfig
+    from pathnb.nuclass.evaluation import synthetic_cohort, fit_nuclass, predict_nuclass, evaluate_nuclass
     torch.set_num_threads(1); seed_everything(seed); t0 = time.time()
     train = synthetic_cohort(range(1000, 1000 + n), a.size)
     val, test = synthetic_cohort([2000], a.size), synthetic_cohort([3000, 3001], a.size)   # the same for every run

@@ -5,8 +5,8 @@ Usage: OMP_NUM_THREADS=1 python bench/nuclass_labels.py [--size 1600] [--seeds 1
 import argparse, json, time
 from pathlib import Path
 import pandas as pd
-from pathnb.cells import SynthCells, NUCLASS_MARKERS
-from pathnb.cells_labels import preprocess_cells, label_cells, label_accuracy_curve
+from pathnb.wsi.cells import SynthCells, NUCLASS_MARKERS
+from pathnb.nuclass.labels import preprocess_cells, label_cells, label_accuracy_curve
 
 p = argparse.ArgumentParser(); p.add_argument("--size", type=int, default=1600); p.add_argument("--seeds", default="10,11,12")
 p.add_argument("--out", default="bench/results/nuclass_labels.csv"); a = p.parse_args()

@@ -11,7 +11,7 @@ Usage: OMP_NUM_THREADS=1 python bench/nuclass_leak.py [--size 768] [--seeds 1000
 import argparse, time
 import numpy as np, pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier
-from pathnb.cells import SynthCells, ArraySlide, CropSpec, read_cell_crops
+from pathnb.wsi.cells import SynthCells, ArraySlide, CropSpec, read_cell_crops
 
 p = argparse.ArgumentParser(); p.add_argument("--size", type=int, default=768); p.add_argument("--seeds", default="1000,1001,1002,1003")
 p.add_argument("--local-px", type=int, default=24); a = p.parse_args()

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 from pathnb.core import shared_data, atomic_path
-from pathnb.nuclass_masks import read_mask_folder, concat_cells, nuclass_cv_masks, MONUSAC_PALETTE
+from pathnb.nuclass.masks import read_mask_folder, concat_cells, nuclass_cv_masks, MONUSAC_PALETTE
 
 OUT = Path(__file__).parent / "results" / "nuclass_monusac"
 

@@ -5,7 +5,7 @@
     python bench/wsi_bench.py render                    # synthetic renderer: exact fields vs texture mode, µs per pixel
 
 All numbers of one invocation come from the same run on the same slide (ratios, because these
-machines are noisy). Slides are synthetic (pathnb.synth), written once into bench/_cache/.
+machines are noisy). Slides are synthetic (pathnb.wsi.synth), written once into bench/_cache/.
 """
 import argparse, json, os, subprocess, sys, time, resource
 from pathlib import Path
@@ -14,7 +14,7 @@ import numpy as np
 CACHE = Path(__file__).resolve().parent/"_cache"
 
 def synth_slide(size, mpp, square=False):
-    from pathnb.synth import write_synth_slide
+    from pathnb.wsi.synth import write_synth_slide
     p = CACHE/f"synth_{size}{'sq' if square else ''}_{mpp}.tiff"
     if not p.exists():
         CACHE.mkdir(exist_ok=True)
@@ -31,9 +31,9 @@ def bench_tiling(size, tile_px=224, min_tissue=0.5, repeats=5):
     """Median seconds over `repeats` interleaved rounds (each round: every method once, fresh slide
     handles inside the timed block), so that load from other processes hits every method alike."""
     import openslide, statistics, tempfile
-    from pathnb.slide import open_slide
-    from pathnb.tissue import detect_tissue
-    from pathnb.tiling import tile_slide, iter_tiles
+    from pathnb.wsi.slide import open_slide
+    from pathnb.wsi.tissue import detect_tissue
+    from pathnb.wsi.tiling import tile_slide, iter_tiles
     path = synth_slide(size, 0.5)   # tiles at the native 0.5 µm/px: the same level-0 grid for every tool
     with open_slide(path) as s: tiles = tile_slide(s, tile_mpp=0.5, tile_px=tile_px, min_tissue=min_tissue)
     xy, n = tiles.xy, len(tiles)
@@ -98,7 +98,7 @@ def bench_tiling(size, tile_px=224, min_tissue=0.5, repeats=5):
 
 def bench_render(region=1024, repeats=3):
     "Seconds to render a region of a synthetic slide at 0.5 µm/px, exact fields vs the cached-texture mode (best of `repeats`)."
-    from pathnb.synth import SynthTissue
+    from pathnb.wsi.synth import SynthTissue
     st = SynthTissue(20000, 20000, mpp=0.5, seed=1)
     for fast in (False, True): st.render(0, 0, 64, 64, mpp=0.5, fast=fast)          # warm-up (the texture mode builds its cache)
     out = {}
@@ -118,9 +118,9 @@ def _vmhwm_mb():
 
 def _memory_child(size, encoder, batch_size):
     "Runs in a fresh process: tile (+ embed) one slide, report peak RSS."
-    from pathnb.slide import open_slide
-    from pathnb.tissue import detect_tissue
-    from pathnb.tiling import tile_slide
+    from pathnb.wsi.slide import open_slide
+    from pathnb.wsi.tissue import detect_tissue
+    from pathnb.wsi.tiling import tile_slide
     path = synth_slide(size, 0.5, square=True)
     rss0 = _vmhwm_mb()
     t = time.time()
@@ -128,13 +128,13 @@ def _memory_child(size, encoder, batch_size):
         tm = detect_tissue(s); tiles = tile_slide(s, tile_mpp=0.5, tile_px=224, min_tissue=0.5, tissue=tm)
         n = len(tiles)
         if encoder:
-            from pathnb.encoders import load_encoder
-            from pathnb.features import extract_features
+            from pathnb.wsi.encoders import load_encoder
+            from pathnb.wsi.features import extract_features
             enc = load_encoder(encoder, pretrained=False)
             f = extract_features(s, tiles, enc, batch_size=batch_size, num_workers=0, device="cpu")
             assert f.shape[0] == n
         else:
-            from pathnb.tiling import iter_tiles
+            from pathnb.wsi.tiling import iter_tiles
             for i, im in iter_tiles(s, tiles): pass
     peak = _vmhwm_mb()
     print(json.dumps(dict(size=size, n_tiles=n, peak_rss_mb=round(peak), rss_after_imports_mb=round(rss0), seconds=round(time.time()-t, 1))))

@@ -1,14 +1,14 @@
-"""Evidence for pathnb.tissue and pathnb.tiling (helper wsi-core).
+"""Evidence for pathnb.wsi.tissue and pathnb.wsi.tiling (helper wsi-core).
 Usage: OMP_NUM_THREADS=1 .venv/bin/python bench/wsi_core_bench.py
 1. tissue Dice/IoU, pen kept, faint found, lumens kept open on 10 synthetic sections (8 µm/px thumbnails);
 2. tiling speed on CMU-1-Small-Region.svs (tile_slide incl. tissue detection; tile reads/s);
 3. tiling speed of the grid + integral-image tissue fraction alone on a large virtual slide."""
 import time, warnings, numpy as np, pandas as pd
 from pathnb.core import shared_data
-from pathnb.synth import SynthTissue
-from pathnb.slide import open_slide
-from pathnb.tissue import segment_tissue, mask_scores, TissueMask
-from pathnb.tiling import tile_slide, tissue_fraction, grid_1d
+from pathnb.wsi.synth import SynthTissue
+from pathnb.wsi.slide import open_slide
+from pathnb.wsi.tissue import segment_tissue, mask_scores, TissueMask
+from pathnb.wsi.tiling import tile_slide, tissue_fraction, grid_1d
 
 def lumen_mask(st, mpp):
     h, w = st.tissue_mask(mpp).shape
@@ -35,8 +35,8 @@ print("MEAN", ev.mean(numeric_only=True).round(4).to_dict())
 # the full pipeline: synthetic section written as a JPEG pyramidal TIFF, thumbnail read through the Slide, detect_tissue
 import tempfile
 from pathlib import Path
-from pathnb.synth import write_pyramid_tiff
-from pathnb.tissue import detect_tissue
+from pathnb.wsi.synth import write_pyramid_tiff
+from pathnb.wsi.tissue import detect_tissue
 tmp = Path(tempfile.mkdtemp()); rows = []
 for seed in range(4):
     st = SynthTissue(6000, 4500, mpp=0.5, seed=seed)

@@ -18,7 +18,7 @@ def _layers(s): return tuple(x if x == "input" else int(x) for x in str(s).split
 
 def _cohort(a):
     "The benchmark cohort: the default four institutions, or the shortcut cohort (cues beat morphology in training, reverse at the last institution)."
-    from pathnb.mammo import make_xmodal_cohort, shortcut_institutions
+    from pathnb.xmodal.mammo import make_xmodal_cohort, shortcut_institutions
     insts = shortcut_institutions(morph_noise=a.morph_noise) if a.cohort == "shortcut" else None
     return make_xmodal_cohort(n_per_inst=a.n_per_inst, institutions=insts, size=a.img_size, n_patches=1, seed=a.seed)
 
@@ -30,11 +30,11 @@ def _folds(a):
 def _fold(args):
     f, a = args
     torch.set_num_threads(1)
-    from pathnb.xmodal_dg import XModalConfig
-    from pathnb.xmodal_eval import run_lodo, localisation_scores, VARIANTS
+    from pathnb.xmodal.dg import XModalConfig
+    from pathnb.xmodal.evaluation import run_lodo, localisation_scores, VARIANTS
     c = _cohort(a)
     if a.normalize != "none":   # seed 001's preprocessing; references from the training institutions of this fold only
-        from pathnb.mammo import CohortNormalizer
+        from pathnb.xmodal.mammo import CohortNormalizer
         c = CohortNormalizer(a.normalize, None if a.mammo_norm == "none" else a.mammo_norm, seed=a.seed).fit(c, np.flatnonzero(c.domain != f)).transform(c)
     cfg = XModalConfig(img_size=a.img_size, steps=a.steps, batch_per_env=a.batch_per_env, irm_anneal=a.irm_anneal, lr=a.lr, seed=a.seed,
                        irm_weight=a.irm_weight, mix_layers=_layers(a.mix_layers), mix_p=a.mix_p, mix_alpha=a.mix_alpha,
@@ -84,9 +84,9 @@ def main():
     else:
         with Pool(min(a.jobs, len(_folds(a)))) as pool: res = pool.map(_fold, [(f, a) for f in _folds(a)])
         preds = pd.concat([r[0] for r in res], ignore_index=True); loc = pd.concat([r[1] for r in res], ignore_index=True)
-    from pathnb.xmodal_eval import lodo_summary, step_times
-    from pathnb.xmodal_model import XModalViT, param_counts
-    from pathnb.xmodal_dg import XModalConfig
+    from pathnb.xmodal.evaluation import lodo_summary, step_times
+    from pathnb.xmodal.model import XModalViT, param_counts
+    from pathnb.xmodal.dg import XModalConfig
     if not a.report_only:   # (a report-only run leaves the inputs as they are)
         preds.to_csv(out/"predictions.csv.gz", index=False); loc.to_csv(out/"localisation.csv", index=False)   # gzipped: about 80 kB, kept for later analyses
     s = lodo_summary(preds, n_boot=a.n_boot, seed=a.seed); s.to_csv(out/"summary.csv")
@@ -97,7 +97,7 @@ def main():
         cost = dict(params=param_counts(XModalViT(img_size=a.img_size)), step=step_times(XModalConfig(img_size=a.img_size), batch=24, n=10))
         (out/"cost.json").write_text(json.dumps(cost, indent=1))
     locm = loc.groupby(["model", "map"])[["pointing", "iou"]].mean()
-    from pathnb.metrics import auc
+    from pathnb.evaluation.metrics import auc
     c = _cohort(a)
     cue = pd.DataFrame([dict(institution=inst.name, malignant=c.label[c.domain == d].mean(),
                              auc_stain_batch=auc(c.label[c.domain == d], c.stain_batch[c.domain == d].astype(float)),
@@ -110,7 +110,7 @@ def main():
               for v, gv in pi[pi.split == "ID"].groupby("variant", sort=False)}
     wt = s[["ood_auc", "id_auc", "gap"]].rename(columns=dict(id_auc="id_auc_pooled", gap="gap_pooled"))
     wt["id_auc_within"] = pd.Series(within); wt["gap_within"] = wt.id_auc_within - wt.ood_auc
-    from pathnb.xmodal_eval import cue_reliance
+    from pathnb.xmodal.evaluation import cue_reliance
     rel = pd.concat({(cn, hn): cue_reliance(preds, cv, col) for cn, cv in (("clip", c.clip), ("stain_batch", c.stain_batch))
                      for hn, col in (("mammo", "prob_mammo"), ("histo", "prob_histo"), ("fused", "prob"))}, names=["cue", "head"])
     rel.round(4).to_csv(out/"reliance.csv")

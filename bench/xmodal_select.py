@@ -25,8 +25,8 @@ N_PER_INST = 120
 
 def grid():
     "family -> list of (setting name, train switches, tta); the first setting of each family is the default (pathnb's `selection_grid`)."
-    from pathnb.xmodal_dg import XModalConfig
-    from pathnb.xmodal_eval import selection_grid
+    from pathnb.xmodal.dg import XModalConfig
+    from pathnb.xmodal.evaluation import selection_grid
     out = {}
     for name, v in selection_grid(XModalConfig(**BASE)).items(): out.setdefault(name.split("|")[0], []).append((name, v["train"], v["tta"]))
     return out
@@ -37,9 +37,9 @@ def variants():
 def _fold(args):
     f, seed, normalize = args
     torch.set_num_threads(1)
-    from pathnb.mammo import make_xmodal_cohort
-    from pathnb.xmodal_dg import XModalConfig
-    from pathnb.xmodal_eval import run_lodo
+    from pathnb.xmodal.mammo import make_xmodal_cohort
+    from pathnb.xmodal.dg import XModalConfig
+    from pathnb.xmodal.evaluation import run_lodo
     c = make_xmodal_cohort(n_per_inst=N_PER_INST, size=BASE["img_size"], n_patches=1, seed=seed)
     t0 = time.time()
     p = run_lodo(c, XModalConfig(**BASE, seed=seed), variants(), folds=[f], seed=seed, tta_kw=TTA_KW, normalize=None if normalize == "none" else normalize,
@@ -77,15 +77,15 @@ def _defaults(preds):
 
 def _within(preds, domain):
     "Mean within-institution AUC of the ID split per variant (the like-for-like in-domain number; pooling ranks institutions against each other)."
-    from pathnb.metrics import auc
+    from pathnb.evaluation.metrics import auc
     p = preds[preds.split == "ID"].assign(inst=domain[preds[preds.split == "ID"].patient.values])
     return pd.Series({v: np.mean([np.mean([auc(h.y.values, h.prob.values) for _, h in g.groupby("inst")]) for _, g in gv.groupby("fold")])
                       for v, gv in p.groupby("variant", sort=False)})
 
 def seed_tables(preds, seed, n_boot=1000):
     "Per method: OOD AUC of the default setting, of the source-selected one (with CI and gap) and of the oracle one; the choices."
-    from pathnb.xmodal_eval import select_by_validation, lodo_summary
-    from pathnb.mammo import make_xmodal_cohort
+    from pathnb.xmodal.evaluation import select_by_validation, lodo_summary
+    from pathnb.xmodal.mammo import make_xmodal_cohort
     dom = make_xmodal_cohort(n_per_inst=N_PER_INST, size=BASE["img_size"], n_patches=1, seed=seed).domain
     dflt = _defaults(preds)
     src, choices = select_by_validation(preds); orc, _ = select_by_validation(preds, criterion="oracle")
@@ -97,7 +97,7 @@ def seed_tables(preds, seed, n_boot=1000):
     return t, choices
 
 def report(out, a):
-    from pathnb.metrics import auc
+    from pathnb.evaluation.metrics import auc
     preds = pd.read_csv(out/f"seed{a.seed}_predictions.csv.gz")
     t, choices = seed_tables(preds, a.seed, a.n_boot); t.index.name = "method"
     choices.to_csv(out/f"seed{a.seed}_choices.csv", index=False); t.to_csv(out/f"seed{a.seed}_summary.csv")

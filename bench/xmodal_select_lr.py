@@ -21,24 +21,24 @@ OUT = Path("bench/results/xmodal_select")
 
 def extra_variants():
     "The full model's default setting at lr ×½ and ×2 (the settings xmodal_select.py did not train)."
-    from pathnb.xmodal_dg import XModalConfig
-    from pathnb.xmodal_eval import selection_grid
+    from pathnb.xmodal.dg import XModalConfig
+    from pathnb.xmodal.evaluation import selection_grid
     return {k: v for k, v in selection_grid(XModalConfig(**xs.BASE), ["full"], tune_lr=True).items() if ",lr=" in k}
 
 def _fold(args):
     f, seed = args
     torch.set_num_threads(1)
-    from pathnb.mammo import make_xmodal_cohort
-    from pathnb.xmodal_dg import XModalConfig
-    from pathnb.xmodal_eval import run_lodo
+    from pathnb.xmodal.mammo import make_xmodal_cohort
+    from pathnb.xmodal.dg import XModalConfig
+    from pathnb.xmodal.evaluation import run_lodo
     c = make_xmodal_cohort(n_per_inst=xs.N_PER_INST, size=xs.BASE["img_size"], n_patches=1, seed=seed)
     return run_lodo(c, XModalConfig(**xs.BASE, seed=seed), extra_variants(), folds=[f], seed=seed, tta_kw=xs.TTA_KW,
                     normalize="macenko", log=lambda s: print(f"seed {seed} {s}", flush=True))
 
 def table(seed):
     "ERM and the full model of one seed under each rule, with 3 and with 5 settings for the full model."
-    from pathnb.xmodal_eval import select_by_validation
-    from pathnb.metrics import auc
+    from pathnb.xmodal.evaluation import select_by_validation
+    from pathnb.evaluation.metrics import auc
     base = pd.read_csv(OUT/f"seed{seed}_predictions.csv.gz"); extra = pd.read_csv(OUT/f"full_lr_seed{seed}_predictions.csv.gz")
     p3 = base[base.variant.str.startswith(("ERM|", "full|"))]; p5 = pd.concat([p3, extra], ignore_index=True)
     row = dict(seed=seed)

@@ -23,11 +23,11 @@ GRID = [dict(mode=m, steps=s, lr=lr, anchor=an, stat_weight=sw, adapters=ad)
 def _fold(args):
     f, a = args
     torch.set_num_threads(1)
-    from pathnb.mammo import make_xmodal_cohort
-    from pathnb.xmodal_dg import XModalConfig, predict_xmodal
-    from pathnb.xmodal_eval import run_lodo
-    from pathnb.xmodal_tta import CausalTTA
-    from pathnb.metrics import auc
+    from pathnb.xmodal.mammo import make_xmodal_cohort
+    from pathnb.xmodal.dg import XModalConfig, predict_xmodal
+    from pathnb.xmodal.evaluation import run_lodo
+    from pathnb.xmodal.tta import CausalTTA
+    from pathnb.evaluation.metrics import auc
     c = make_xmodal_cohort(n_per_inst=a.n_per_inst, size=a.img_size, n_patches=1, seed=a.seed)
     te = np.flatnonzero(c.domain == f); rows = []
     orders = [np.random.default_rng(a.seed).permutation(te)] + [np.random.default_rng([a.seed, k]).permutation(te) for k in range(1, a.orders)]

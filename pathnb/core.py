@@ -123,7 +123,7 @@ def get_device(device:str|None="auto", # "auto", "cpu", "cuda", "cuda:1", "mps"
     return d
 
 # %% ../nbs/00_core.ipynb #3a0d2b2f
-def get_logger(name:str="pathnb", # logger name; children like "pathnb.runs" inherit the handler
+def get_logger(name:str="pathnb", # logger name; children like "pathnb.wsi.runs" inherit the handler
                level:int|str|None=None, # set this level if given
               )->logging.Logger:
     "The pathnb logger, with a stderr handler attached once."

@@ -6,7 +6,7 @@ pure-Python renderer of Quarto website projects) and leaves the site in `_docs/`
 post-processes the pages:
 - API cross-links that nbdev wrote as absolute URLs of the published site
   (`<doc_host><doc_baseurl>/slide.html#open_slide`) become relative links to the page this build
-  actually wrote (`02_slide.html#open_slide`), so they work offline and once deployed;
+  actually wrote (`wsi/02_slide.html#open_slide`), so they work offline and once deployed;
 - the search index is also written as `search.js`, which the pages load when `search.json`
   cannot be fetched (a site opened from `file://`), so search works offline;
 - numeric table cells get the class `num` (right-aligned by `styles.css`).
@@ -20,7 +20,7 @@ from pathlib import Path
 NUM = re.compile(r"^\s*[-+−]?(\d[\d,]*\.?\d*|\.\d+)(e[-+]?\d+)?\s*(%|×|s|ms|GB|MB|MiB|GiB)?\s*$", re.I)
 
 def page_map(site:Path)->dict:
-    "Built page for each public page name: '02_slide.html' is served for 'slide.html' (nbdev drops the number)."
+    "Built page for each public page name: 'wsi/02_slide.html' is served for 'slide.html' (nbdev drops the number)."
     out = {}
     for p in site.rglob("*.html"):
         if "site_libs" in p.parts: continue
@@ -31,7 +31,7 @@ def page_map(site:Path)->dict:
     return out
 
 def module_pages(root:Path, nbs:Path)->dict:
-    "Public page name for each module: nbdev links `pathnb.slide` to 'slide.html'; map it to its notebook's page."
+    "Public page name for each module: nbdev links `pathnb.wsi.slide` to 'slide.html'; map it to its notebook's page."
     out = {}
     for nb in nbs.rglob("*.ipynb"):
         if any(part.startswith((".", "_")) for part in nb.relative_to(nbs).parts): continue

@@ -9,7 +9,7 @@ Links must also:
   build makes those relative, and one left absolute would 404 offline and, with a wrong page name,
   once deployed;
 - reach an element with that id when they carry a `#fragment` (API cross-links such as
-  `02_slide.html#open_slide`).
+  `wsi/02_slide.html#open_slide`).
 Every raster image must be sharp: its natural width at least 1.5× the width it is displayed at
 (1280 px window). The text must not carry internal project jargon (planning-document sections,
 issue numbers, seed-document names). The offline search index (`search.js`) must load from

@@ -1,13 +1,14 @@
-"""Write nbs/sidebar.yml: notebooks grouped into sections by their number, then tutorials and data cards.
+"""Write nbs/sidebar.yml: tutorials, then one section per subpackage folder of nbs/ (in order), then data cards.
 
 Usage: python tools/sidebar.py [--check]
 """
 import sys, json, re
 from pathlib import Path
 
-SECTIONS = [  # (first number, last number, title)
-    (0, 9, "Whole-slide infrastructure"), (10, 19, "Evaluation toolkit"), (20, 29, "CARE"),
-    (30, 39, "NuClass"), (40, 49, "Radiology–pathology"), (50, 89, "More"), (90, 99, "Running pathnb"),
+SECTIONS = [  # (folder of nbs/ or "" for the top level, title): one per subpackage of pathnb
+    ("", "Core"),  # top-level notebooks numbered below 90; those from 90 (references, benchmarks, changelog) go last ("wsi", "Whole-slide infrastructure (pathnb.wsi)"), ("evaluation", "Evaluation toolkit (pathnb.evaluation)"),
+    ("care", "CARE (pathnb.care)"), ("nuclass", "NuClass (pathnb.nuclass)"), ("xmodal", "Radiology–pathology (pathnb.xmodal)"),
+    ("app", "Running pathnb (pathnb.app)"), ("", "Project"),
 ]
 
 def title_of(nb):
@@ -23,10 +24,11 @@ def build(root):
     def section(title, items):
         if not items: return
         lines.extend([f"      - section: \"{title}\"", "        contents:"] + [f"          - {i}" for i in items])
-    top = sorted(p for p in nbs.glob("*.ipynb") if re.match(r"^\d+_", p.name))
     section("Tutorials", [f"tutorials/{p.name}" for p in sorted((nbs/"tutorials").glob("*.ipynb")) if not p.name.startswith(("_", "."))])
-    for lo, hi, title in SECTIONS:
-        section(title, [p.name for p in top if lo <= int(p.name.split("_")[0]) <= hi])
+    for folder, title in SECTIONS:
+        nbs_in = sorted(p for p in (nbs/folder).glob("*.ipynb") if re.match(r"^\d+_", p.name))
+        if not folder: nbs_in = [p for p in nbs_in if (int(p.name.split("_")[0]) >= 90) == (title == "Project")]
+        section(title, [(p.relative_to(nbs)).as_posix() for p in nbs_in])
     cards = root/"data_cards"
     if cards.is_dir():
         section("Data cards", ["data_cards/index.md"] + [f"data_cards/{p.name}" for p in sorted(cards.glob("*.md")) if p.name not in ("index.md", "TEMPLATE.md")] + ["data_cards/TEMPLATE.md"] * (cards/"TEMPLATE.md").exists())
