@@ -17,7 +17,7 @@ from .labels import preprocess_cells, label_cells
 from .paths import (LocalPath, GlobalPath, CellCropDataset, TrainConfig, TINY_RESNET, train_local, train_global,
                                   predict_paths, to_tensor)
 from .gate import Gate, train_gate, predict_gate, complementarity
-from .. import metrics
+from ..evaluation import metrics
 
 # %% auto #0
 __all__ = ['synthetic_cohort', 'NuClassModel', 'fit_nuclass', 'oof_gate_mix', 'predict_nuclass', 'evaluate_nuclass',

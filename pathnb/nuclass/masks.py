@@ -33,7 +33,7 @@ from pathnb.nuclass.paths import (
 )
 from .gate import Gate, train_gate, predict_gate
 from .evaluation import NuClassModel, oof_gate_mix
-from .. import metrics
+from ..evaluation import metrics
 
 # %% auto #0
 __all__ = ['MONUSAC_PALETTE', 'MONUSAC_MPP', 'HC_FEATURES', 'IMAGE_EXTS', 'SIZE_FEATURES', 'METHODS', 'classify_colours',
