@@ -11,8 +11,8 @@ import numpy as np
 
 # %% auto #0
 __all__ = ['seed_everything', 'PathnbError', 'InputError', 'SlideError', 'MppError', 'WeightsError', 'ModalityError',
-           'cli_errors', 'renamed_arg', 'get_device', 'get_logger', 'progress', 'current_umask', 'atomic_path',
-           'atomic_write_text', 'atomic_write_bytes', 'clean_stale_tmp', 'shared_data', 'cache_dir']
+           'cli_errors', 'renamed_arg', 'error_reason', 'get_device', 'get_logger', 'progress', 'current_umask',
+           'atomic_path', 'atomic_write_text', 'atomic_write_bytes', 'clean_stale_tmp', 'shared_data', 'cache_dir']
 
 # %% ../nbs/00_core.ipynb #d866c8b7
 def seed_everything(seed:int=0, # seed for Python, NumPy and torch (CPU and all GPUs)
@@ -103,6 +103,14 @@ def renamed_arg(new_value, # value passed under the new name (None: not passed)
     warnings.warn(f"{head}{name(old)} is deprecated and will be removed in the next version; use {name(new)}",
                   FutureWarning, stacklevel=3)
     return old_value
+
+# %% ../nbs/00_core.ipynb #086467a8
+def error_reason(e:BaseException, # the exception that stopped one item of a batch
+                )->str:
+    "One line on why an item of a batch failed: a pathnb error's own text, else the exception's type and message."
+    if isinstance(e, PathnbError):
+        return str(e)
+    return f"{type(e).__name__}: {e}"
 
 # %% ../nbs/00_core.ipynb #f5651f91
 def get_device(device:str|None="auto", # "auto", "cpu", "cuda", "cuda:1", "mps"
