@@ -9,7 +9,9 @@ post-processes the pages:
   actually wrote (`wsi/02_slide.html#open_slide`), so they work offline and once deployed;
 - the search index is also written as `search.js`, which the pages load when `search.json`
   cannot be fetched (a site opened from `file://`), so search works offline;
-- numeric table cells get the class `num` (right-aligned by `styles.css`).
+- numeric table cells get the class `num` (right-aligned by `styles.css`);
+- notebook figures saved at 2× (retina: the output's metadata gives the display width, half the PNG's) are shown
+  at that width; smalldocs ignores the metadata and would show them at twice their size, or stretched.
 Where Quarto is installed, `nbdev_docs` remains the canonical build.
 
 Usage: python tools/build_docs.py
@@ -79,6 +81,43 @@ def relink(site:Path, base_url:str, modpages:dict)->tuple[int, list]:
         if new != html: p.write_text(new, encoding="utf-8")
     return n, bad
 
+def _img_key(b64:str)->str:
+    "Identity of an embedded picture: its length and a hash of its base64 text."
+    import hashlib
+    b64 = "".join(b64.split())
+    return f"{len(b64)}:{hashlib.sha1(b64.encode()).hexdigest()}"
+
+def display_widths(proc:Path)->dict:
+    "Display width of every notebook picture that says it (retina figures: metadata width = half the PNG's)."
+    out = {}
+    for nb in proc.rglob("*.ipynb"):
+        for c in json.loads(nb.read_text(encoding="utf-8")).get("cells", []):
+            for o in c.get("outputs", []):
+                for mime in ("image/png", "image/jpeg"):
+                    b64 = (o.get("data") or {}).get(mime)
+                    w = ((o.get("metadata") or {}).get(mime) or {}).get("width")
+                    if b64 and w:
+                        out[_img_key("".join(b64) if isinstance(b64, list) else b64)] = int(w)
+    return out
+
+def size_images(site:Path, widths:dict)->int:
+    "Give embedded notebook pictures their display width (`width=` attribute); return how many."
+    n = 0
+    pat = re.compile(r'<img src="data:image/(?:png|jpeg);base64,([^"]+)" class="img-fluid">')
+    for p in site.rglob("*.html"):
+        if "site_libs" in p.parts: continue
+        html = p.read_text(encoding="utf-8")
+
+        def fix(m):
+            nonlocal n
+            w = widths.get(_img_key(m.group(1)))
+            if w is None: return m.group(0)
+            n += 1
+            return m.group(0)[:-1] + f' width="{w}">'
+        new = pat.sub(fix, html)
+        if new != html: p.write_text(new, encoding="utf-8")
+    return n
+
 SEARCH_JS_PATCH = """
   // pathnb: offline search. fetch() of search.json fails from file://; a <script> tag still loads search.js
   const loadScriptIndex = () => new Promise((ok) => {
@@ -134,6 +173,7 @@ def main():
     n, bad = relink(out, base, module_pages(root, Path(cfg.nbs_path)))
     print(f"relinked {n} links to {base} as relative links" + (f"; {len(bad)} unresolved" if bad else ""))
     for b in bad[:20]: print("  unresolved:", b)
+    print(f"{size_images(out, display_widths(proc))} retina figures shown at their display width")
     if offline_search(out): print("search index also written as search.js (search works from file://)")
     npages = len(list(out.rglob("*.html")))
     print(f"built {npages} HTML pages into {out}")

@@ -12,6 +12,8 @@ the new outputs in place:
   run; the outputs they have are kept (a slow result stays documented until someone reruns it with --flags).
 - `--flags slow` runs the slow cells too (their outputs are then replaced).
 - A notebook whose run fails is left untouched and the error is printed; the others are still written.
+- Figures are stored at twice their display size (IPython's retina format: the output's metadata keeps the display
+  width), so they stay sharp on the website; the docs build shows them at that width.
 - One thread per library (OMP_NUM_THREADS=1) and no progress bars (PATHNB_PROGRESS=0), as in CI; the clock time
   at the start of pathnb's log lines is dropped, so that a rerun leaves them unchanged.
 """
@@ -51,10 +53,14 @@ def refresh(path:Path, skip:set, timeout:int=1800)->int:
     env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}               # inline figures, not Agg
     env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PATHNB_PROGRESS="0")
     old = os.environ.copy(); os.environ.clear(); os.environ.update(env)
+    setup = nbformat.v4.new_code_cell("%config InlineBackend.figure_formats = ['retina']")
+    run.cells.insert(0, setup)                                                        # sharp figures (2× PNGs)
+    todo = [i + 1 for i in todo]
     try: NotebookClient(run, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
     finally: os.environ.clear(); os.environ.update(old)
     for i in todo:
-        nb.cells[i].outputs = [_tidy(o) for o in run.cells[i].outputs if not _noise(o)]; nb.cells[i].execution_count = None
+        nb.cells[i - 1].outputs = [_tidy(o) for o in run.cells[i].outputs if not _noise(o)]
+        nb.cells[i - 1].execution_count = None
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".ipynb.tmp"); os.close(fd)
     nbformat.write(nb, tmp); os.replace(tmp, path)                                   # atomic: never half a notebook
     return len(todo)

@@ -5,10 +5,12 @@ Usage: python tools/sidebar.py [--check]
 import sys, json, re
 from pathlib import Path
 
-SECTIONS = [  # (folder of nbs/ or "" for the top level, title): one per subpackage of pathnb
-    ("", "Core"),  # top-level notebooks numbered below 90; those from 90 (references, benchmarks, changelog) go last ("wsi", "Whole-slide infrastructure (pathnb.wsi)"), ("evaluation", "Evaluation toolkit (pathnb.evaluation)"),
-    ("care", "CARE (pathnb.care)"), ("nuclass", "NuClass (pathnb.nuclass)"), ("xmodal", "Radiology–pathology (pathnb.xmodal)"),
-    ("app", "Running pathnb (pathnb.app)"), ("", "Project"),
+SECTIONS = [  # (folder of nbs/, "" for the top level; numbers lo..hi; title): one per subpackage of pathnb
+    ("", 0, 79, "Core"), ("wsi", 0, 99, "Whole-slide infrastructure (pathnb.wsi)"),
+    ("evaluation", 0, 99, "Evaluation toolkit (pathnb.evaluation)"), ("care", 0, 99, "CARE (pathnb.care)"),
+    ("nuclass", 0, 99, "NuClass (pathnb.nuclass)"), ("xmodal", 0, 99, "Radiology–pathology (pathnb.xmodal)"),
+    ("", 80, 89, "Scanpy-style API (pn.pp, pn.tl, pn.pl)"), ("app", 0, 99, "Running pathnb (pathnb.app)"),
+    ("", 90, 99, "Project"),
 ]
 
 def title_of(nb):
@@ -25,10 +27,9 @@ def build(root):
         if not items: return
         lines.extend([f"      - section: \"{title}\"", "        contents:"] + [f"          - {i}" for i in items])
     section("Tutorials", [f"tutorials/{p.name}" for p in sorted((nbs/"tutorials").glob("*.ipynb")) if not p.name.startswith(("_", "."))])
-    for folder, title in SECTIONS:
+    for folder, lo, hi, title in SECTIONS:
         nbs_in = sorted(p for p in (nbs/folder).glob("*.ipynb") if re.match(r"^\d+_", p.name))
-        if not folder: nbs_in = [p for p in nbs_in if (int(p.name.split("_")[0]) >= 90) == (title == "Project")]
-        section(title, [(p.relative_to(nbs)).as_posix() for p in nbs_in])
+        section(title, [p.relative_to(nbs).as_posix() for p in nbs_in if lo <= int(p.name.split("_")[0]) <= hi])
     cards = root/"data_cards"
     if cards.is_dir():
         section("Data cards", ["data_cards/index.md"] + [f"data_cards/{p.name}" for p in sorted(cards.glob("*.md")) if p.name not in ("index.md", "TEMPLATE.md")] + ["data_cards/TEMPLATE.md"] * (cards/"TEMPLATE.md").exists())
