@@ -178,7 +178,7 @@ def main():
     if opt("--screenshots"):
         d = Path(opt("--screenshots")).resolve()
         d.mkdir(parents=True, exist_ok=True)
-        api = next((p for p in pages if re.match(r"\d+_slide", p.stem)), pages[1] if len(pages) > 1 else home)
+        api = next((p for p in pages if re.fullmatch(r"\d+_slide", p.stem)), pages[1] if len(pages) > 1 else home)
         tut = next((p for p in pages if "tutorials" in p.parts), home)
         shots.update({d/"home.png": home, d/"api.png": api, d/"tutorial.png": tut})
         if extra: shots[d/"report.png"] = extra[0]
