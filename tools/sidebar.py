@@ -6,10 +6,10 @@ import sys, json, re
 from pathlib import Path
 
 SECTIONS = [  # (folder of nbs/, "" for the top level; numbers lo..hi; title): one per subpackage of pathnb
-    ("", 0, 79, "Core"), ("wsi", 0, 99, "Whole-slide infrastructure (pathnb.wsi)"),
-    ("evaluation", 0, 99, "Evaluation toolkit (pathnb.evaluation)"), ("care", 0, 99, "CARE (pathnb.care)"),
-    ("nuclass", 0, 99, "NuClass (pathnb.nuclass)"), ("xmodal", 0, 99, "Radiology–pathology (pathnb.xmodal)"),
-    ("", 80, 89, "Scanpy-style API (pn.pp, pn.tl, pn.pl)"), ("app", 0, 99, "Running pathnb (pathnb.app)"),
+    ("", 0, 79, "Core"), ("wsi", 0, 99, "Whole-slide infrastructure"),
+    ("evaluation", 0, 99, "Evaluation toolkit"), ("care", 0, 99, "CARE"),
+    ("nuclass", 0, 99, "NuClass"), ("xmodal", 0, 99, "Radiology–pathology"),
+    ("", 80, 89, "pp · tl · pl"), ("app", 0, 99, "Running pathnb"),
     ("", 90, 99, "Project"),
 ]
 
