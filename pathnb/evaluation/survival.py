@@ -12,7 +12,8 @@ import pandas as pd
 import torch
 from ..core import InputError, seed_everything, get_device
 from .metrics import c_index, check_preds
-from .mil import ABMIL, check_bags, pad_bags, run_bags
+from .mil import ABMIL, check_bags, pad_bags, run_bags, _Sized, _per_epoch
+from ..train import FitConfig, fit
 
 # %% auto #0
 __all__ = ['check_survival', 'encode_covariates', 'CoxModel', 'cox_fit', 'risk_cutoffs', 'risk_groups', 'logrank_p',
@@ -243,16 +244,34 @@ class DeepSurvMIL(ABMIL):
                  dropout:float=0.0, # dropout on tile embeddings
                 ):
         super().__init__(in_dim, n_classes=1, hidden=hidden, attn_dim=attn_dim, gated=gated, dropout=dropout)
+        self.config = dict(in_dim=in_dim, hidden=hidden, attn_dim=attn_dim, gated=gated, dropout=dropout)
 
     def forward(self, x, mask=None):
         "Risk (B,) or scalar, and attention weights."
         logits, a = super().forward(x, mask)
         return logits.squeeze(-1), a
 
-def predict_risk_mil(model:DeepSurvMIL, bags:Sequence, batch_size:int=32, device:str="auto")->tuple[np.ndarray, list]:
+def predict_risk_mil(model:DeepSurvMIL, # a trained model
+                     bags:Sequence, # bags to score
+                     batch_size:int=32, # bags per forward pass
+                     device:str="auto", # where to run
+                    )->tuple[np.ndarray, list]:
     "Risk per bag and per-bag attention weights."
     risk, att = run_bags(model, bags, batch_size, device)
     return risk.numpy(), att
+
+def _surv_data(bags:list, time:np.ndarray, event:np.ndarray, batch_size:int, seed:int):
+    "Epoch -> padded mini-batches (shuffled by seed and epoch) that contain at least one event."
+    n_batches = max(1, int(np.ceil(len(bags) / batch_size)))
+    def batches(idxs):
+        for idx in idxs:
+            x, mask = pad_bags([bags[i] for i in idx])
+            yield x, mask, torch.as_tensor(time[idx]), torch.as_tensor(event[idx])
+    def data(ep:int):
+        order = np.random.default_rng([seed, ep]).permutation(len(bags))
+        idxs = [idx for idx in np.array_split(order, n_batches) if event[idx].any()]
+        return _Sized(lambda: batches(idxs), len(idxs))
+    return data
 
 def train_survival_mil(bags:Sequence, # (n_i, dim) tile features per patient/slide
                        time, # follow-up times
@@ -263,36 +282,29 @@ def train_survival_mil(bags:Sequence, # (n_i, dim) tile features per patient/sli
                        weight_decay:float=1e-4, # AdamW weight decay
                        ties:str="efron", # tie handling in the loss
                        val:tuple|None=None, # optional (bags, time, event): history gets val C-index
-                       seed:int=0, # seed
+                       seed:int=0, # seed for initialisation and shuffling
                        device:str="auto", # where to train
+                       cfg:FitConfig|None=None, # full training settings (replaces epochs, lr, weight_decay)
+                       ckpt_dir=None, # checkpoint (and resume) here; the final model is ckpt_dir/model.safetensors
                        **model_kw, # DeepSurvMIL arguments
                       )->tuple[DeepSurvMIL, pd.DataFrame]:
-    "Train a DeepSurvMIL risk model with the negative partial likelihood; return model and history."
+    "Train a DeepSurvMIL risk model with the negative partial likelihood; return model and per-epoch history."
     bags = check_bags(bags)
     time, event = check_survival(time, event, n=len(bags))
-    rng = seed_everything(seed)
-    dev = get_device(device)
-    model = DeepSurvMIL(bags[0].shape[1], **model_kw).to(dev)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    hist = []
-    for ep in range(epochs):
-        model.train()
-        tot, nb = 0.0, 0
-        for idx in np.array_split(rng.permutation(len(bags)), max(1, int(np.ceil(len(bags) / batch_size)))):
-            if not event[idx].any():
-                continue
-            x, mask = pad_bags([bags[i] for i in idx])
-            r, _ = model(x.to(dev), mask.to(dev))
-            loss = neg_partial_log_likelihood(r, time[idx], event[idx], ties=ties)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            tot += loss.item()
-            nb += 1
-        row = dict(epoch=ep, loss=tot / max(nb, 1))
-        if val is not None:
-            rv, _ = predict_risk_mil(model, val[0], device=device)
-            row["val_c_index"] = c_index(val[1], rv, val[2])
-            model.train()
-        hist.append(row)
-    return model.eval(), pd.DataFrame(hist)
+    seed_everything(seed)
+    model = DeepSurvMIL(bags[0].shape[1], **model_kw)
+    cfg = cfg or FitConfig(epochs=epochs, lr=lr, weight_decay=weight_decay, seed=seed)
+
+    def step(m, batch):
+        x, mask, t, e = batch
+        r, _ = m(x, mask)
+        return neg_partial_log_likelihood(r.float(), t, e, ties=ties)
+
+    def validate(m, row, epoch_end):
+        if epoch_end and val is not None:
+            rv, _ = predict_risk_mil(m, val[0], device=device)
+            return dict(val_c_index=c_index(val[1], rv, val[2]))
+
+    h = fit(model, step, _surv_data(bags, time, event, batch_size, seed), cfg, ckpt_dir=ckpt_dir, device=device,
+            desc="train_survival_mil", callback=validate)
+    return model.eval(), _per_epoch(h)
