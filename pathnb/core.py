@@ -127,7 +127,8 @@ def get_device(device:str|None="auto", # "auto", "cpu", "cuda", "cuda:1", "mps"
     if d.type == "cuda" and not torch.cuda.is_available():
         raise InputError("CUDA was requested but no GPU is visible", path="device", fix='use device="cpu" or "auto"')
     if d.type == "cuda" and d.index is not None and d.index >= torch.cuda.device_count():
-        raise InputError(f"GPU {d.index} requested but only {torch.cuda.device_count()} visible", path="device", fix="pick a smaller index")
+        raise InputError(f"GPU {d.index} requested but only {torch.cuda.device_count()} visible", path="device",
+                         fix="pick a smaller index")
     return d
 
 # %% ../nbs/00_core.ipynb #3a0d2b2f

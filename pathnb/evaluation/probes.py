@@ -44,7 +44,8 @@ def check_features(X, # (n, d) features
             raise InputError("class labels must be integers", path=f"y of {name}")
         if len(np.unique(y)) < 2:
             raise InputError(f"y has a single class ({np.unique(y)[0]!r})", path=f"y of {name}",
-                                                   fix="a probe needs at least two classes in every split (use a stratified split)")
+                                                   fix="a probe needs at least two classes in every split "
+                                                       "(use a stratified split)")
         y = y.astype(int)
     elif y.dtype.kind == "f" and not np.isfinite(y).all():
         raise InputError("NaN/inf targets", path=f"y of {name}")
@@ -128,8 +129,11 @@ def molecular_probe(Xtr, Ytr, # features and targets (n, k) (a DataFrame keeps t
                     target_names:Sequence[str]|None=None, # names of the target columns
                     seed:int=0, # seed
                    )->dict:
-    "Ridge (continuous) or logistic (categorical) probe per molecular target; returns a tidy table and test predictions."
-    names = list(target_names) if target_names is not None else (list(Ytr.columns) if isinstance(Ytr, pd.DataFrame) else None)
+    "Ridge (continuous) or logistic (categorical) probe per molecular target: a tidy table and test predictions."
+    if target_names is not None:
+        names = list(target_names)
+    else:
+        names = list(Ytr.columns) if isinstance(Ytr, pd.DataFrame) else None
     Ys = [np.asarray(Y, dtype=float) for Y in (Ytr, Yva, Yte)]
     Ys = [Y[:, None] if Y.ndim == 1 else Y for Y in Ys]
     if not Ys[0].shape[1] == Ys[1].shape[1] == Ys[2].shape[1]:
@@ -150,7 +154,8 @@ def molecular_probe(Xtr, Ytr, # features and targets (n, k) (a DataFrame keeps t
         if is_cls:
             r = linear_probe(Xtr, ytr.astype(int), Xva, yva.astype(int), Xte, yte.astype(int), seed=seed)
             m = r["metrics"].set_index("metric").estimate
-            rows.append(dict(target=nm, task="classification", param=r["C"], auc=m["auc"], balanced_accuracy=m["balanced_accuracy"]))
+            rows.append(dict(target=nm, task="classification", param=r["C"], auc=m["auc"],
+                             balanced_accuracy=m["balanced_accuracy"]))
             preds[nm] = r["probs"]
         else:
             if np.std(ytr) == 0:
