@@ -6,13 +6,13 @@
 from __future__ import annotations
 import math
 from pathlib import Path
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 import numpy as np
-from ..core import InputError, atomic_path, progress, get_logger
+from fastcore.basics import patch
+from ..core import InputError, atomic_path, progress
 
 # %% auto #0
-__all__ = ['STAIN_HE', 'COMPARTMENTS', 'hash01', 'od_to_rgb', 'SynthTissue', 'render', 'tissue_mask', 'pen_mask', 'compartments',
-           'faint_mask', 'write_pyramid_tiff', 'write_synth_slide']
+__all__ = ['STAIN_HE', 'COMPARTMENTS', 'hash01', 'od_to_rgb', 'SynthTissue', 'write_pyramid_tiff', 'write_synth_slide']
 
 # %% ../../nbs/wsi/01_synth.ipynb #d66a558e
 _M1, _M2, _M3 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
@@ -73,7 +73,8 @@ class SynthTissue:
     pen_width_um:float|None=None # pen stroke width in µm (default: 2.4 % of the shorter side, at least 6 pixels)
     def __post_init__(self):
         if self.width_px < 16 or self.height_px < 16:
-            raise InputError(f"slide too small ({self.width_px}×{self.height_px})", path="width_px/height_px", fix="use at least 16×16 pixels")
+            raise InputError(f"slide too small ({self.width_px}×{self.height_px})", path="width_px/height_px",
+                             fix="use at least 16×16 pixels")
         if self.mpp <= 0:
             raise InputError(f"mpp must be positive, got {self.mpp}", path="mpp")
         if not 1 <= self.n_compartments <= len(COMPARTMENTS):
@@ -91,8 +92,10 @@ class SynthTissue:
             r.uniform(0.55, 0.95, n), r.uniform(0, np.pi, n)], 1)   # cx, cy, a, b/a, angle
         self.faint_idx = int(r.integers(n)) if (self.faint and n > 1) else -1
         # border wobble and compartment warp: sums of sinusoids (resolution independent)
-        self.waves = [(r.uniform(0, 2*np.pi), 2*np.pi / (s * r.uniform(0.15, 0.4)), r.uniform(0, 2*np.pi)) for _ in range(6)]
-        self.cseeds = np.stack([r.uniform(0.1, 0.9, 3 * self.n_compartments) * W, r.uniform(0.1, 0.9, 3 * self.n_compartments) * H], 1)
+        self.waves = [(r.uniform(0, 2*np.pi), 2*np.pi / (s * r.uniform(0.15, 0.4)), r.uniform(0, 2*np.pi))
+                      for _ in range(6)]
+        nc = 3 * self.n_compartments
+        self.cseeds = np.stack([r.uniform(0.1, 0.9, nc) * W, r.uniform(0.1, 0.9, nc) * H], 1)
         self.cid = np.tile(np.arange(self.n_compartments), 3)
         # lumens: inside fragments, radius 2-4% of the short side
         lum = []
@@ -105,7 +108,8 @@ class SynthTissue:
                     lum.append((f[0] + rr * np.cos(th), f[1] + rr * np.sin(th), r.uniform(0.02, 0.04) * s))
         self.lumens = np.array(lum).reshape(-1, 3)
         # pen: a thick sinusoidal stroke across the top fifth of the slide
-        self.pen_y, self.pen_amp, self.pen_k, self.pen_w = 0.12 * H, 0.05 * H, 2 * np.pi / (0.6 * W), max(0.012 * s, 3 * self.mpp)
+        self.pen_y, self.pen_amp = 0.12 * H, 0.05 * H
+        self.pen_k, self.pen_w = 2 * np.pi / (0.6 * W), max(0.012 * s, 3 * self.mpp)
         if self.pen_width_um is not None:
             self.pen_w = self.pen_width_um / 2
         self.pen_rgb_od = np.array([1.1, 0.35, 0.7])  # absorbs red and blue: a green marker
@@ -124,6 +128,7 @@ def _wobble(self:SynthTissue, X, Y):
         w += np.sin(k * (np.cos(ang) * X + np.sin(ang) * Y) + ph)
     return w / len(self.waves)
 
+@patch
 def _fields(self:SynthTissue, X, Y):
     "Tissue (bool), fragment faintness (float), compartment id (int, 1-based; 0 = none), pen (bool) at µm points."
     wob = _wobble(self, X, Y)
@@ -152,8 +157,6 @@ def _fields(self:SynthTissue, X, Y):
         pen = (np.abs(Y - yc) < self.pen_w) & (X > 0.1 * self.width_um) & (X < 0.75 * self.width_um)
     return tissue, faint, comp, pen
 
-SynthTissue._fields = _fields
-
 # %% ../../nbs/wsi/01_synth.ipynb #a818fd96
 def _grid(self:SynthTissue, x, y, w, h, mpp):
     "µm coordinates of pixel centres of a w×h output at `mpp` whose top-left is level-0 pixel (x, y)."
@@ -174,6 +177,7 @@ def _mask_grid(self:SynthTissue, mpp):
     return _grid(self, 0, 0, w, h, mpp)
 
 # %% ../../nbs/wsi/01_synth.ipynb #e4888b16
+@patch
 def _nuclei(self:SynthTissue, X, Y, comp):
     "Haematoxylin density from nuclei on a jittered lattice (3×3 neighbourhood of each point)."
     g = self.nucleus_grid_um
@@ -211,8 +215,6 @@ def _nuclei(self:SynthTissue, X, Y, comp):
             hmat = np.maximum(hmat, np.where(exists & (d2 < 1.0), inten_l[li, lj] * (1 - 0.35 * d2), 0.0))
     return hmat
 
-SynthTissue._nuclei = _nuclei
-
 # %% ../../nbs/wsi/01_synth.ipynb #f484b9f5
 def _paint(self:SynthTissue, X, Y, tissue, faint, comp, pen, mpp, i0=0, j0=0):
     "Stain concentrations → RGB for µm points X, Y given the fields; (i0, j0) offsets the pixel-noise lattice."
@@ -229,13 +231,14 @@ def _paint(self:SynthTissue, X, Y, tissue, faint, comp, pen, mpp, i0=0, j0=0):
     od = od + pen[..., None] * self.pen_rgb_od
     return np.clip(255.0 * np.exp(-od), 0, 255).astype(np.uint8)
 
+@patch
 def render(self:SynthTissue,
            x:int, # left edge, level-0 pixels
            y:int, # top edge, level-0 pixels
            w:int, # output width in pixels (at `mpp`)
            h:int, # output height in pixels (at `mpp`)
            mpp:float|None=None, # output resolution; default: the slide's level-0 mpp
-           fast:bool=False, # texture mode: paint cached per-compartment textures through a coarse label map (~16× faster; for very large slides)
+           fast:bool=False, # texture mode: cached per-compartment textures via a coarse label map (~16× faster)
           )->np.ndarray: # uint8 RGB, shape (h, w, 3)
     "Render the field whose top-left is level-0 pixel (x, y) as a w×h RGB image at `mpp`."
     mpp = _check_mpp(mpp, self.mpp)
@@ -244,34 +247,34 @@ def render(self:SynthTissue,
     X, Y = _grid(self, x, y, w, h, mpp)
     inside = (X >= 0) & (Y >= 0) & (X < self.width_um) & (Y < self.height_um)
     tissue, faint, comp, pen = self._fields(X, Y)
-    rgb = _paint(self, X, Y, tissue & inside, faint, comp, pen & inside, mpp, int(y * self.mpp / mpp), int(x * self.mpp / mpp))
+    i0, j0 = int(y * self.mpp / mpp), int(x * self.mpp / mpp)
+    rgb = _paint(self, X, Y, tissue & inside, faint, comp, pen & inside, mpp, i0, j0)
     rgb[~inside] = 255
     return rgb
 
-SynthTissue.render = render
-
 # %% ../../nbs/wsi/01_synth.ipynb #bbf18976
+@patch
 def tissue_mask(self:SynthTissue, mpp:float=8.0)->np.ndarray:
     "Ground-truth tissue (lumens and pen excluded) over the whole slide at `mpp` µm/px."
     tissue, _, _, pen = self._fields(*_mask_grid(self, mpp))
     return tissue & ~pen
 
+@patch
 def pen_mask(self:SynthTissue, mpp:float=8.0)->np.ndarray:
     "Ground-truth pen mark over the whole slide at `mpp` µm/px."
     return self._fields(*_mask_grid(self, mpp))[3]
 
+@patch
 def compartments(self:SynthTissue, mpp:float=8.0)->np.ndarray:
     "Compartment id (1..n_compartments; 0 = no tissue) over the whole slide at `mpp` µm/px."
     _, _, comp, pen = self._fields(*_mask_grid(self, mpp))
     return np.where(pen, 0, comp)
 
+@patch
 def faint_mask(self:SynthTissue, mpp:float=8.0)->np.ndarray:
     "Ground truth of the faintly stained tissue at `mpp` µm/px."
     t, f, _, pen = self._fields(*_mask_grid(self, mpp))
     return f & t & ~pen
-
-for _f in (render, tissue_mask, pen_mask, compartments, faint_mask):
-    setattr(SynthTissue, _f.__name__, _f)
 
 # %% ../../nbs/wsi/01_synth.ipynb #06b216bf
 _TEX = 256
@@ -289,7 +292,8 @@ def _texture(self:SynthTissue, lab, mpp):
     if key not in self._tex:
         X, Y = np.meshgrid((np.arange(_TEX) + 0.5) * mpp, (np.arange(_TEX) + 0.5) * mpp)
         comp = np.full(X.shape, lab % 8, np.int16)
-        self._tex[key] = _paint(self, X, Y, comp > 0, np.full(X.shape, bool(lab & 8)), comp, np.full(X.shape, bool(lab & 16)), mpp)
+        faint, pen = np.full(X.shape, bool(lab & 8)), np.full(X.shape, bool(lab & 16))
+        self._tex[key] = _paint(self, X, Y, comp > 0, faint, comp, pen, mpp)
     return self._tex[key]
 
 def _render_fast(self:SynthTissue, x, y, w, h, mpp):
@@ -344,7 +348,8 @@ def write_pyramid_tiff(path:str|Path, # destination .tif/.tiff
     else:
         src = np.asarray(src)
         if src.ndim != 3 or src.shape[2] != 3 or src.dtype != np.uint8:
-            raise InputError(f"expected an RGB uint8 array (H, W, 3), got {src.dtype} {src.shape}", path="src", fix="convert with np.asarray(img.convert('RGB'))")
+            raise InputError(f"expected an RGB uint8 array (H, W, 3), got {src.dtype} {src.shape}", path="src",
+                             fix="convert with np.asarray(img.convert('RGB'))")
         if mpp is None:
             raise InputError("mpp is required when writing an array", path="mpp", fix="pass mpp=<microns per pixel>")
         H, W = src.shape[:2]
@@ -352,7 +357,8 @@ def write_pyramid_tiff(path:str|Path, # destination .tif/.tiff
         raise InputError(f"mpp must be positive, got {mpp}", path="mpp")
     comp = {"jpeg": ("jpeg", dict(level=quality)), "deflate": ("zlib", {}), "none": (None, {})}.get(compression)
     if comp is None:
-        raise InputError(f"unknown compression {compression!r}", path="compression", fix='use "jpeg", "deflate" or "none"')
+        raise InputError(f"unknown compression {compression!r}", path="compression",
+                         fix='use "jpeg", "deflate" or "none"')
     if fast is None:
         fast = W * H > 100e6
     sizes = _level_sizes(W, H, tile, min_size)
