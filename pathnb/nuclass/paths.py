@@ -79,8 +79,8 @@ class LocalPath(nn.Module):
         self.n_classes = n_classes
     def forward_features(self, x, tissue):
         return self.film(self.norm(self.backbone(x)), tissue)
-    def forward_head(self, h):
-        return self.head(h)
+    def forward_head(self, h, pre_logits:bool=False):
+        return self.head[:-1](h) if pre_logits else self.head(h)
     def forward(self, x, tissue):
         return self.forward_head(self.forward_features(x, tissue))
 
@@ -107,8 +107,8 @@ class GlobalPath(nn.Module):
     def forward_features(self, ctx, local_vec):
         hc = self.proj_ctx(self.backbone(ctx))
         return torch.cat([hc, self.proj_loc(local_vec)], -1) if self.use_local else hc
-    def forward_head(self, h):
-        return self.head(h)
+    def forward_head(self, h, pre_logits:bool=False):
+        return self.head[:-1](h) if pre_logits else self.head(h)
     def forward(self, ctx, local_vec):
         return self.forward_head(self.forward_features(ctx, local_vec))
 
