@@ -127,6 +127,22 @@ def _fill_value(dtype, # the file's dtype
     return np.iinfo(dtype).max
 
 # %% ../../nbs/wsi/02_slide.ipynb #96be64c4
+def _argb_to_rgb(buf:np.ndarray, # (h, w) uint32 premultiplied ARGB words (OpenSlide's output), little-endian
+                )->np.ndarray: # (h, w, 3) uint8 RGB, transparent pixels composited on white
+    "OpenSlide's ARGB buffer as RGB: colour bytes when opaque, else un-premultiplied (as openslide-python), composited."
+    h, w = buf.shape
+    b = buf.view(np.uint8).reshape(h, w, 4)   # little-endian ARGB words are B, G, R, A bytes
+    if int(buf.min()) >= 0xFF000000:   # fully opaque: premultiplied = straight colour
+        out = np.empty((h, w, 3), np.uint8)
+        out[..., 0] = b[..., 2]
+        out[..., 1] = b[..., 1]
+        out[..., 2] = b[..., 0]
+        return out
+    a = b[..., 3:].astype(np.uint32)
+    rgb = (b[..., 2::-1] * np.uint32(255)) // np.maximum(a, 1)   # truncating, like openslide-python's argb2rgba
+    rgba = np.concatenate([np.where(a == 255, b[..., 2::-1], rgb), a], -1).astype(np.uint8)
+    return _to_rgb8(rgba)
+
 class _OpenSlideReader:
     "OpenSlide backend."
     backend = "openslide"
@@ -165,14 +181,9 @@ class _OpenSlideReader:
         d = self.level_downsamples[level]
         X, Y, w, h = int(round(x0 * d)), int(round(y0 * d)), int(x1 - x0), int(y1 - y0)
         buf = self._argb(level, X, Y, w, h)
-        if buf is not None and int(buf.min()) >= 0xFF000000:   # fully opaque: premultiplied = straight colour
-            b = buf.view(np.uint8).reshape(h, w, 4)   # little-endian ARGB words are B, G, R, A bytes
-            out = np.empty((h, w, 3), np.uint8)
-            out[..., 0] = b[..., 2]
-            out[..., 1] = b[..., 1]
-            out[..., 2] = b[..., 0]
-            return out
-        return _to_rgb8(np.asarray(self.os.read_region((X, Y), level, (w, h))))
+        if buf is None:
+            return _to_rgb8(np.asarray(self.os.read_region((X, Y), level, (w, h))))
+        return _argb_to_rgb(buf)
     def read_level(self, level, x, y, w, h):
         "A level window as uint8 RGB, white outside the level; only the part inside is asked of OpenSlide."
         x, y, w, h = int(x), int(y), int(w), int(h)
