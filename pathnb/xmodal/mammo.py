@@ -1076,7 +1076,7 @@ class CohortNormalizer:
                 out[i][m] = np.interp(r, qs, self.ref_q)
         return out
     def state(self)->dict:
-        "The fitted references as plain JSON-able lists (for a model's sidecar)."
+        "The fitted references as plain JSON-able lists (stored in a model file's metadata)."
         s = dict(histo=self.histo, mammo=self.mammo, n_ref=self.n_ref, seed=self.seed)
         if self.stain is not None:
             s["stain"] = {k: np.asarray(getattr(self.stain, k)).tolist()
