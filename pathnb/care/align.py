@@ -56,7 +56,7 @@ class AlignConfig:
     epochs_rna:int=20 # epochs of slide↔RNA alignment
     epochs_protein:int=10 # then epochs of slide↔protein alignment (RNA term kept at `rna_weight`)
     rna_weight:float=0.5 # weight of the RNA term during the protein phase
-    batch:int=16 # slides per step
+    batch_size:int=16 # slides per step
     lr:float=1e-3 # learning rate of the new heads and molecular encoders
     lr_encoder:float=1e-3 # learning rate of the slide encoder (0 freezes it)
     weight_decay:float=1e-4 # AdamW weight decay
@@ -65,16 +65,22 @@ class AlignConfig:
     feat_noise:float=0.1 # feature noise during training (relative)
     tile_drop:float=0.1 # tile dropout during training
     seed:int=0 # random seed
+    batch:int|None=None # deprecated name of `batch_size`
+
+    def __post_init__(self):
+        if self.batch is not None:
+            self.batch_size = renamed_arg(None, self.batch, "batch_size", "batch", "AlignConfig")
+            self.batch = None
 
     @classmethod
     def tiny(cls, **kw):
         "A few CPU epochs per phase: tests and rendered docs."
-        return cls(**{**dict(epochs_rna=2, epochs_protein=1, batch=8), **kw})
+        return cls(**{**dict(epochs_rna=2, epochs_protein=1, batch_size=8), **kw})
 
     @classmethod
     def real(cls, **kw):
         "A real cohort on a GPU: longer phases, larger batches (more negatives for InfoNCE), a gentler encoder lr."
-        return cls(**{**dict(epochs_rna=50, epochs_protein=20, batch=64, lr_encoder=1e-4, out_dim=256), **kw})
+        return cls(**{**dict(epochs_rna=50, epochs_protein=20, batch_size=64, lr_encoder=1e-4, out_dim=256), **kw})
 
     def fit_config(self, steps_per_epoch:int=0, # optimiser steps per epoch: a checkpoint each epoch (0: at the end)
                    **kw, # other `FitConfig` fields (amp, progress, ...)
@@ -124,7 +130,8 @@ class _AlignEpoch:
     def __init__(self, coh:CareCohort, cfg:AlignConfig, epoch:int, phase:str, keep):
         self.coh, self.cfg, self.epoch, self.phase = coh, cfg, epoch, phase
         perm = np.random.default_rng(cfg.seed*1000 + epoch).permutation(len(coh))
-        self.batches = [b for b in (perm[i:i + cfg.batch] for i in range(0, len(perm), cfg.batch)) if keep(b, phase)]
+        bs = cfg.batch_size
+        self.batches = [b for b in (perm[i:i + bs] for i in range(0, len(perm), bs)) if keep(b, phase)]
 
     def __len__(self):
         return len(self.batches)
@@ -220,7 +227,7 @@ def align_care(cohort:CareCohort, # training slides with RNA and/or protein
     empty = [ep for ep in range(n_rna + n_prot) if len(epoch(ep)) == 0]
     if empty:
         raise InputError(f"epoch {empty[0]} has no batch with two slides that have the {phase_of(empty[0])} profile",
-                         path="cfg.batch", fix="use a larger AlignConfig(batch=...) or more slides with profiles")
+                         path="batch_size", fix="use a larger AlignConfig(batch_size=...) or more slides with profiles")
     steps = len(epoch(0))
     fcfg = fit_cfg or cfg.fit_config(steps if ckpt_dir is not None else 0)
     fcfg = FitConfig(**{**asdict(fcfg), "epochs": n_rna + n_prot}) if fit_cfg is None else fcfg
@@ -284,17 +291,19 @@ def care_align(manifest:str, # manifest CSV, or synthetic:N[:seed]
                out:str="care_stage2", # Stage II training folder (checkpoints and model.safetensors)
                epochs_rna:int=20, # slide↔RNA epochs
                epochs_protein:int=10, # slide↔protein epochs
-               batch:int=16, # slides per step
+               batch_size:int=None, # slides per step (default 16)
                lr:float=1e-3, # head learning rate
                lr_encoder:float=1e-3, # encoder learning rate (0 = frozen)
                feature_key:str=None, # obsm key of tile features
                device:str="auto", # device
                seed:int=0, # random seed
+               batch:int=None, # deprecated name of --batch-size
               ):
     "Stage II molecular alignment of a Stage I CARE encoder (`pathnb care align`)."
     coh = load_cohort(manifest, feature_key, errors="warn")
     enc = load_care_encoder(stage1)
-    cfg = AlignConfig(epochs_rna=epochs_rna, epochs_protein=epochs_protein, batch=batch, lr=lr, lr_encoder=lr_encoder,
-                      seed=seed)
+    bs = renamed_arg(batch_size, batch, "batch_size", "batch", "pathnb care align") or 16
+    cfg = AlignConfig(epochs_rna=epochs_rna, epochs_protein=epochs_protein, batch_size=bs, lr=lr,
+                      lr_encoder=lr_encoder, seed=seed)
     _, hist = align_care(coh, enc, cfg, ckpt_dir=out, device=device, skip_bad=True)
     return hist

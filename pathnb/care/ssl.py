@@ -26,7 +26,7 @@ __all__ = ['SSLConfig', 'crop_slide', 'DINOHead', 'SSLModel', 'StudentTeacher', 
 class SSLConfig:
     "Stage I (DINO-style) settings: the method's own, plus the few `FitConfig` fields it sets."
     epochs:int=10 # passes over the slides
-    batch:int=4 # slides per step (per process)
+    batch_size:int=4 # slides per step (per process)
     lr:float=3e-3 # peak AdamW learning rate (cosine decay)
     wd:float=0.04 # weight decay
     out_dim:int=64 # prototypes of the DINO head
@@ -43,6 +43,12 @@ class SSLConfig:
     min_tiles:int=8 # crops with fewer tiles fall back to a larger window
     grad_clip:float=3.0 # clip the global gradient norm
     seed:int=0 # random seed
+    batch:int|None=None # deprecated name of `batch_size`
+
+    def __post_init__(self):
+        if self.batch is not None:
+            self.batch_size = renamed_arg(None, self.batch, "batch_size", "batch", "SSLConfig")
+            self.batch = None
 
     @classmethod
     def tiny(cls, **kw):
@@ -52,7 +58,7 @@ class SSLConfig:
     @classmethod
     def real(cls, **kw):
         "A real cohort on a GPU: more epochs, larger batches, more prototypes and local crops."
-        return cls(**{**dict(epochs=100, batch=32, lr=5e-4, out_dim=1024, n_local=6), **kw})
+        return cls(**{**dict(epochs=100, batch_size=32, lr=5e-4, out_dim=1024, n_local=6), **kw})
 
     def fit_config(self, steps_per_epoch:int=0, # optimiser steps per epoch: a checkpoint each epoch (0: at the end)
                    **kw, # other `FitConfig` fields (amp, progress, ...)
@@ -244,12 +250,12 @@ class _Crops:
     def __iter__(self):
         ssl, world = self.ssl, _world()
         perm = np.random.default_rng(ssl.seed*1000 + self.epoch).permutation(len(self.slides))  # same on every rank
-        mine = shard(np.resize(perm, self.steps*world*ssl.batch))      # equal shards (wrap around)
+        mine = shard(np.resize(perm, self.steps*world*ssl.batch_size))      # equal shards (wrap around)
         rank = int(os.environ.get("RANK", "0"))
         crng = np.random.default_rng(ssl.seed*1000 + self.epoch*97 + rank + 1)
         for b in range(self.steps):
             crops, tcrops = [], []
-            for i in mine[b*ssl.batch:(b+1)*ssl.batch]:
+            for i in mine[b*ssl.batch_size:(b+1)*ssl.batch_size]:
                 s = self.slides[i]
                 cut = lambda frac: crop_slide(s.feats, s.coords, frac, crng, ssl.feat_noise, ssl.tile_drop,
                                               ssl.min_tiles)
@@ -328,7 +334,7 @@ def pretrain_care(cohort:CareCohort, # slides to train on (molecular data unused
     pair = StudentTeacher(cfg, ssl.out_dim)
     if ckpt_dir is not None and resume:
         _check_resume_config(ckpt_dir, pair.config)
-    steps = max(1, math.ceil(len(slides)/_world()/ssl.batch))
+    steps = max(1, math.ceil(len(slides)/_world()/ssl.batch_size))
     fcfg = fit_cfg or ssl.fit_config(steps if ckpt_dir is not None else 0)
     total = fcfg.steps or fcfg.epochs*steps
 
@@ -359,7 +365,7 @@ def load_cohort(manifest:str, # manifest CSV, or "synthetic:N[:seed]"
 def care_pretrain(manifest:str, # manifest CSV, or synthetic:N[:seed]
                   out:str="care_stage1", # training folder: checkpoints (resumed from) and model.safetensors
                   epochs:int=10, # training epochs
-                  batch:int=8, # slides per step per process
+                  batch_size:int=None, # slides per step per process (default 8)
                   k:int=3, # anchors per side (K = k*k regions)
                   dim:int=64, # model width
                   depth:int=1, # region-attention blocks
@@ -370,11 +376,13 @@ def care_pretrain(manifest:str, # manifest CSV, or synthetic:N[:seed]
                   seed:int=0, # random seed
                   no_resume:bool=False, # start afresh even if `out` holds a checkpoint
                   report:str=None, # also write a JSON with the history (and this process's weight checksum)
+                  batch:int=None, # deprecated name of --batch-size
                  ):
     "Stage I self-supervised pretraining of the CARE slide encoder (`pathnb care pretrain`)."
     coh = load_cohort(manifest, feature_key, errors="warn")
     cfg = CareConfig(in_dim=coh.slides[0].feats.shape[1], dim=dim, k=k, depth=depth)
-    ssl = SSLConfig(epochs=epochs, batch=batch, lr=lr, n_local=n_local, seed=seed)
+    bs = renamed_arg(batch_size, batch, "batch_size", "batch", "pathnb care pretrain") or 8
+    ssl = SSLConfig(epochs=epochs, batch_size=bs, lr=lr, n_local=n_local, seed=seed)
     enc, hist = pretrain_care(coh, cfg, ssl, ckpt_dir=out, resume=not no_resume, device=device, skip_bad=True)
     if report:
         import json
