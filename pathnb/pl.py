@@ -4,17 +4,19 @@
 
 # %% ../nbs/82_pl.ipynb #a83df354
 from __future__ import annotations
+import re, html, json
 from pathlib import Path
+from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
-from .core import InputError, atomic_path
+from .core import InputError, atomic_path, atomic_write_text
 from .wsi.tissue import plot_tissue
 from .wsi.tiling import plot_tiles
 from .wsi.containers import tiles_from_adata
 
 # %% auto #0
 __all__ = ['FIG_DPI', 'ERROR_COLOURS', 'savefig', 'mask_errors', 'tissue', 'tiles', 'embedding', 'spatial', 'regions',
-           'reliability', 'km', 'lodo', 'cells']
+           'reliability', 'km', 'lodo', 'cells', 'Report']
 
 # %% ../nbs/82_pl.ipynb #a81fbf8f
 FIG_DPI = 200
@@ -234,3 +236,84 @@ def cells(adata, # a cell AnnData (centroids in obsm['spatial'], in the image's 
     ax.set_title(title or color, fontsize=9)
     ax.axis("off")
     return ax
+
+# %% ../nbs/82_pl.ipynb #8932df05
+_CSS = ("body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222;line-height:1.4}"
+        "table{border-collapse:collapse;font-size:90%;margin-bottom:.3em}.tscroll{overflow-x:auto;max-width:100%}"
+        "td,th{border:none;border-bottom:1px solid #ddd;padding:4px 10px;text-align:left}"
+        "td.num{text-align:right;font-variant-numeric:tabular-nums}.gloss{font-size:85%;color:#555;margin-top:0}"
+        "th{border-bottom:2px solid #999;text-align:left}tbody tr:nth-child(odd){background:#f6f6f6}"
+        "img{max-width:100%;height:auto;border:1px solid #eee}figure{margin:8px 0}figcaption{font-size:90%;color:#555}"
+        ".badge{font-size:60%;padding:2px 8px;border-radius:8px;margin-left:8px;vertical-align:middle;background:#ddd}"
+        ".failed{background:#c0392b;color:white}.resumed{background:#d6eaf8}.ok{background:#d5f5e3}"
+        ".caveat{background:#fff4e0;border-left:4px solid #e69500;padding:4px 8px}"
+        "code{background:#f4f4f4;padding:0 3px}")
+
+def _inline(p:str)->str:
+    "HTML of a paragraph: escaped, with `code` in backticks; a paragraph starting with '⚠' is a caveat."
+    bits = html.escape(p).replace("`", "\0").split("\0")
+    body = "".join(f"<code>{b}</code>" if i % 2 else b for i, b in enumerate(bits))
+    return f"<p class='caveat'>{body}</p>" if p.startswith("⚠") else f"<p>{body}</p>"
+
+@dataclass
+class Report:
+    "An HTML report folder: sections of text, figures (PNG) and tables (CSV + HTML)."
+    out:Path # folder the report is written to
+    title:str="pathnb report" # page title
+    sections:list=field(default_factory=list) # added with `add`
+    max_rows:int=15 # longer tables show their first rows on the page; the CSV has them all
+
+    def add(self, heading:str, # section title
+            text:str="", # paragraphs separated by blank lines; `code` in backticks; '⚠ …' paragraphs are caveats
+            figures:list|None=None, # PNG paths inside `out`, or (path, caption) pairs
+            tables:dict|None=None, # name -> DataFrame (or records); written as `name.csv`
+            status:str|None=None, # shown as a badge: "failed", "resumed", "not run", …
+            glossary:dict|None=None, # column name -> one line shown under each table that has the column
+           ):
+        "Add a section; its tables are written to CSV at once."
+        tabs = {}
+        for name, df in (tables or {}).items():
+            df = pd.DataFrame(df)
+            with atomic_path(Path(self.out)/f"{name}.csv") as tmp:
+                df.to_csv(tmp, index=False)
+            tabs[name] = df
+        figs = [(Path(f[0]).name, f[1]) if isinstance(f, (tuple, list)) else (Path(f).name, "") for f in figures or []]
+        self.sections.append(dict(heading=heading, text=text, figures=figs, tables=tabs, status=status,
+                                  glossary=glossary or {}))
+        return self
+
+    def _table(self, name, df, glossary):
+        more = f" — first {self.max_rows} of {len(df)} rows" if len(df) > self.max_rows else ""
+        t = df.head(self.max_rows).to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="–")
+        t = re.sub(r"<td>([-+]?[0-9.,]+(?:e[-+]?[0-9]+)?%?|–)</td>", r"<td class='num'>\1</td>", t)
+        head = f"<p class='tname'><b>{html.escape(name)}</b> (<a href='{html.escape(name)}.csv'>CSV</a>{more})</p>"
+        g = [f"<code>{html.escape(str(c))}</code>: {html.escape(glossary[c])}" for c in df.columns if c in glossary]
+        return f"{head}<div class='tscroll'>{t}</div>" + (f"<p class='gloss'>{'; '.join(g)}.</p>" if g else "")
+
+    def _figure(self, name, caption):
+        "A figure shown at half its pixel width, so that it stays sharp."
+        from PIL import Image
+        try:
+            with Image.open(Path(self.out)/name) as im:
+                width = f" width='{max(1, im.size[0] // 2)}'"
+        except OSError:
+            width = ""
+        cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
+        return f"<figure><img src='{html.escape(name)}' alt='{html.escape(caption or name)}'{width}>{cap}</figure>"
+
+    def write(self)->Path:
+        "Write `index.html` atomically; return its path."
+        parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(self.title)}</title>",
+                 f"<style>{_CSS}</style></head><body>", f"<h1>{html.escape(self.title)}</h1>"]
+        badge = lambda s: f" <span class='badge {html.escape(s)}'>{html.escape(s)}</span>" if s else ""
+        if len(self.sections) > 2:
+            items = [f"<li><a href='#s{i}'>{html.escape(s['heading'])}</a>{badge(s['status'])}</li>"
+                     for i, s in enumerate(self.sections)]
+            parts.append("<ul>" + "".join(items) + "</ul>")
+        for i, s in enumerate(self.sections):
+            parts.append(f"<h2 id='s{i}'>{html.escape(s['heading'])}{badge(s['status'])}</h2>")
+            parts += [_inline(p) for p in s["text"].split("\n\n") if p.strip()]
+            parts += [self._figure(f, c) for f, c in s["figures"]]
+            parts += [self._table(name, df, s["glossary"]) for name, df in s["tables"].items()]
+        parts.append("</body></html>")
+        return atomic_write_text(Path(self.out)/"index.html", "\n".join(parts))

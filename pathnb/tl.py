@@ -113,11 +113,7 @@ def care_regions(adata, # a tile AnnData with features
     enc, _ = pretrain_care(CareCohort([s]), CareConfig(in_dim=s.feats.shape[1]),
                            SSLConfig(epochs=epochs, batch=1, n_local=2, seed=seed), device=device)
     r = care_encode(enc, s, merge_thr=merge_thr)
-    annotate_slide(adata, r, s, enc.cfg.K)
-    if key_added != "care":
-        adata.obs[f"{key_added}_region"] = adata.obs.pop("care_region")
-        adata.obsm[f"X_{key_added}_region"] = adata.obsm.pop("X_care_region")
-        adata.uns[f"{key_added}_roi"] = adata.uns.pop("care_roi")
+    annotate_slide(adata, r, s, enc.cfg.K, key_added=key_added)
     return (adata, enc) if copy else enc
 
 def kmeans_regions(adata, # a tile AnnData with features

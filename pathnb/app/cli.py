@@ -19,19 +19,25 @@ COMMANDS = {
     "embed": ("pathnb.wsi.runs:embed", "tile one slide and store its tile features (timm / pathology encoders)"),
     "run": ("pathnb.wsi.runs:run", "tile (and embed) every slide of a manifest CSV; resumable, shardable"),
     "care pretrain": ("pathnb.care.ssl:care_pretrain", "CARE stage I: self-supervised pretraining on tile features"),
-    "care align": ("pathnb.care.align:care_align", "CARE stage II: molecular (RNA/protein) alignment shaping adaptive regions"),
+    "care align": ("pathnb.care.align:care_align",
+                   "CARE stage II: molecular (RNA/protein) alignment shaping adaptive regions"),
     "care embed": ("pathnb.care.evaluation:care_embed", "CARE: slide embeddings and representative ROIs for a cohort"),
-    "nuclass label": ("pathnb.nuclass.labels:nuclass_label", "NuClass: marker-guided cell-type labels from a Xenium output folder"),
-    "nuclass train": ("pathnb.nuclass.evaluation:nuclass_train", "NuClass: train the local, global and gated cell classifiers"),
-    "nuclass predict": ("pathnb.nuclass.evaluation:nuclass_predict", "NuClass: calibrated cell-type predictions for a cell table"),
+    "nuclass label": ("pathnb.nuclass.labels:nuclass_label",
+                      "NuClass: marker-guided cell-type labels from a Xenium output folder"),
+    "nuclass train": ("pathnb.nuclass.evaluation:nuclass_train",
+                      "NuClass: train the local, global and gated cell classifiers"),
+    "nuclass predict": ("pathnb.nuclass.evaluation:nuclass_predict",
+                        "NuClass: calibrated cell-type predictions for a cell table"),
     "nuclass train-masks": ("pathnb.nuclass.masks:nuclass_train_masks",
-                              "NuClass on annotated nucleus masks (MoNuSAC/PanNuke/Lizard): train both paths, gate and baselines"),
+                            "NuClass on annotated nucleus masks (MoNuSAC, PanNuke, Lizard): paths, gate, baselines"),
     "nuclass eval-masks": ("pathnb.nuclass.masks:nuclass_eval_masks",
                              "NuClass on annotated masks: score a model and its baselines on unseen images"),
     "nuclass cv-masks": ("pathnb.nuclass.masks:nuclass_cv_masks",
                            "NuClass on annotated masks: site-grouped cross-validation with image-clustered intervals"),
-    "xmodal train": ("pathnb.xmodal.evaluation:xmodal_train", "radiology–pathology: train the shared ViT with adapters, alignment, MixStyle + IRM"),
-    "xmodal adapt": ("pathnb.xmodal.evaluation:xmodal_adapt", "radiology–pathology: causal test-time adaptation on an unseen domain"),
+    "xmodal train": ("pathnb.xmodal.evaluation:xmodal_train",
+                     "radiology–pathology: train the shared ViT with adapters, alignment, MixStyle + IRM"),
+    "xmodal adapt": ("pathnb.xmodal.evaluation:xmodal_adapt",
+                     "radiology–pathology: causal test-time adaptation on an unseen domain"),
     "xmodal eval": ("pathnb.xmodal.evaluation:xmodal_eval", "radiology–pathology: leave-one-domain-out evaluation"),
 }
 
@@ -147,7 +153,8 @@ def _parser(fn, name:str)->argparse.ArgumentParser:
     "A parser for a command function: hyphenated options from its parameters, help from their inline comments."
     from fastcore.docments import docments
     f = getattr(fn, "__wrapped__", fn)
-    p = argparse.ArgumentParser(prog=f"pathnb {name}", description=f.__doc__, formatter_class=_Formatter, allow_abbrev=False)
+    p = argparse.ArgumentParser(prog=f"pathnb {name}", description=f.__doc__, formatter_class=_Formatter,
+                                allow_abbrev=False)
     for k, v in docments(f, full=True, returns=False, eval_str=True).items():
         h = (v.docment or "").replace("%", "%%")
         d = v.default
