@@ -225,9 +225,19 @@ class TrainConfig:
                          seed=self.seed, progress=self.progress)
 
 def _loader(ds, cfg, shuffle):
+    "Batches of `ds`; in training a last batch of one cell is dropped (BatchNorm cannot train on a single sample)."
     g = torch.Generator().manual_seed(cfg.seed)
+    drop = shuffle and len(ds) % cfg.batch_size == 1
     return torch.utils.data.DataLoader(ds, batch_size=cfg.batch_size, shuffle=shuffle, num_workers=cfg.num_workers,
-                                       generator=g, drop_last=False)
+                                       generator=g, drop_last=drop)
+
+def _labelled(ds:CellCropDataset):
+    "The labelled cells of `ds` (label ≥ 0), as `ds` itself when all are."
+    idx = np.flatnonzero(ds.y >= 0)
+    if not len(idx):
+        raise InputError("no labelled cells to train on (every label is -1)", path="ds",
+                         fix="give the training cells labels (class index ≥ 0)")
+    return ds if len(idx) == len(ds) else torch.utils.data.Subset(ds, idx)
 
 def train_local(model:LocalPath, # the path to train (in place)
                 ds:CellCropDataset, # training cells (label -1: skipped)
@@ -237,12 +247,11 @@ def train_local(model:LocalPath, # the path to train (in place)
                )->pd.DataFrame: # `fit`'s history: one row per step (epoch, step, loss, lr)
     "Train Path local with class-balanced, label-smoothed cross-entropy through the shared `fit` loop."
     cfg = cfg or TrainConfig()
-    dev = get_device(cfg.device)
+    data, dev = _labelled(ds), get_device(cfg.device)
     w = class_balanced_weights(ds.y[ds.y >= 0], model.n_classes, cfg.beta, class_names).to(dev)
     def step(model, b):
-        m = b["y"] >= 0
-        return balanced_ce(model(b["local"][m], b["tissue"][m]), b["y"][m], w, cfg.smoothing)
-    dl = _loader(ds, cfg, True)
+        return balanced_ce(model(b["local"], b["tissue"]), b["y"], w, cfg.smoothing)
+    dl = _loader(data, cfg, True)
     return fit(model, step, dl, cfg.fit_config(len(dl)), ckpt_dir=ckpt_dir, device=dev, desc="Path local")
 
 def train_global(model:GlobalPath, # the path to train (in place)
@@ -254,18 +263,17 @@ def train_global(model:GlobalPath, # the path to train (in place)
                 )->pd.DataFrame: # `fit`'s history: one row per step (epoch, step, loss, lr)
     "Train Path global (Path local frozen) with the uncertainty-weighted loss through the shared `fit` loop."
     cfg = cfg or TrainConfig()
-    dev = get_device(cfg.device)
+    data, dev = _labelled(ds), get_device(cfg.device)
     local.to(dev).eval()
     for p in local.parameters():
         p.requires_grad_(False)
     w = class_balanced_weights(ds.y[ds.y >= 0], model.n_classes, cfg.beta, class_names).to(dev)
     def step(model, b):
-        m = b["y"] >= 0
         with torch.no_grad():
-            h = local.forward_features(b["local"][m], b["tissue"][m])
+            h = local.forward_features(b["local"], b["tissue"])
             pl = local.forward_head(h).softmax(-1)
-        return global_loss(model(b["context"][m], h), b["y"][m], pl, cfg.gamma, w, cfg.smoothing)
-    dl = _loader(ds, cfg, True)
+        return global_loss(model(b["context"], h), b["y"], pl, cfg.gamma, w, cfg.smoothing)
+    dl = _loader(data, cfg, True)
     return fit(model, step, dl, cfg.fit_config(len(dl)), ckpt_dir=ckpt_dir, device=dev, desc="Path global")
 
 @torch.no_grad()
