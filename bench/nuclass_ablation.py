@@ -36,10 +36,13 @@ def run(out:Path, name:str, args:list)->str:
     log = out/f"{name}.log"
     env = dict(os.environ, OMP_NUM_THREADS="1")
     with open(log, "w") as f:
-        rc = subprocess.run([sys.executable, str(Path(__file__).with_name("nuclass_benchmark.py")), "--out", str(out/name), *args], stdout=f, stderr=subprocess.STDOUT, env=env).returncode
-    if rc: print(f"{name} failed (exit {rc}); see {log}", file=sys.stderr)
+        rc = subprocess.run([sys.executable, str(Path(__file__).with_name("nuclass_benchmark.py")), "--out",
+                             str(out/name), *args], stdout=f, stderr=subprocess.STDOUT, env=env).returncode
+    if rc:
+        print(f"{name} failed (exit {rc}); see {log}", file=sys.stderr)
     else:
-        for png in (out/name).glob("*.png"): png.unlink()   # the figures are the main benchmark's; keep the numbers
+        for png in (out/name).glob("*.png"):
+            png.unlink()   # the figures are the main benchmark's; keep the numbers
         log.unlink()
     return name if rc == 0 else None
 
@@ -47,8 +50,11 @@ def summarize(out:Path, runs:dict=RUNS)->pd.DataFrame:
     rows = []
     for name in runs:
         p = out/name/"results.json"
-        if not p.exists(): continue
-        r = json.loads(p.read_text()); m = r["macro_f1"]; best = max(m["local"], m["glob"])
+        if not p.exists():
+            continue
+        r = json.loads(p.read_text())
+        m = r["macro_f1"]
+        best = max(m["local"], m["glob"])
         rows.append(dict(run=name, global_input="context" if "--global-input" in runs[name] else "context+local", gamma=r["args"].get("gamma", 2.0),
                          seed=r["args"]["seed"], budding=r["args"].get("budding", 0.0), local=m["local"], glob=m["glob"], gate=m["gate"], oracle=m["oracle"],
                          gain=m["gate"] - best, headroom=m["oracle"] - best, ece_gate=r["ece"]["gate"], ece_calibrated=r["ece"]["gate_calibrated"], seconds=r["seconds"]))
@@ -57,13 +63,20 @@ def summarize(out:Path, runs:dict=RUNS)->pd.DataFrame:
     return df
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(); ap.add_argument("--study", choices=list(STUDIES), default="ablation")
-    ap.add_argument("--out", default=None, help="default: bench/results/nuclass_<study>"); ap.add_argument("--jobs", type=int, default=2)
-    ap.add_argument("--summarize-only", action="store_true"); a = ap.parse_args()
-    runs = STUDIES[a.study]; out = Path(a.out or f"bench/results/nuclass_{a.study}"); out.mkdir(parents=True, exist_ok=True)
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--study", choices=list(STUDIES), default="ablation")
+    ap.add_argument("--out", default=None, help="default: bench/results/nuclass_<study>")
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--summarize-only", action="store_true")
+    a = ap.parse_args()
+    runs = STUDIES[a.study]
+    out = Path(a.out or f"bench/results/nuclass_{a.study}")
+    out.mkdir(parents=True, exist_ok=True)
     if not a.summarize_only:
-        with ThreadPoolExecutor(a.jobs) as ex: done = [n for n in ex.map(lambda kv: run(out, *kv), runs.items()) if n]
-        if len(done) < len(runs): print(f"{len(runs) - len(done)} run(s) failed; the summary has the others", file=sys.stderr)
+        with ThreadPoolExecutor(a.jobs) as ex:
+            done = [n for n in ex.map(lambda kv: run(out, *kv), runs.items()) if n]
+        if len(done) < len(runs):
+            print(f"{len(runs) - len(done)} run(s) failed; the summary has the others", file=sys.stderr)
     df = summarize(out, runs)
     print(df.to_string(index=False))
     print(df[df.budding == 0].groupby(["global_input", "gamma"])[["local", "glob", "gate", "oracle", "gain", "headroom"]].agg(["mean", "std"]).round(3).T.to_string())
