@@ -111,7 +111,7 @@ def care_regions(adata, # a tile AnnData with features
     adata = adata.copy() if copy else adata
     s = _care_slide(adata, use_rep)
     enc, _ = pretrain_care(CareCohort([s]), CareConfig(in_dim=s.feats.shape[1]),
-                           SSLConfig(epochs=epochs, batch=1, n_local=2, seed=seed), device=device)
+                           SSLConfig(epochs=epochs, batch_size=1, n_local=2, seed=seed), device=device)
     r = care_encode(enc, s, merge_thr=merge_thr)
     annotate_slide(adata, r, s, enc.cfg.K, key_added=key_added)
     return (adata, enc) if copy else enc
