@@ -309,7 +309,7 @@ def _check_picklable(kwargs:dict):
 
 _JOB = {}   # in a job process: the run's arguments and whether errors speak in command-line terms
 
-def _job_start(args:dict, threads:int, cli:bool):
+def _job_start(args:dict, threads:int, cli:bool, started):
     "Set up a job process: the run's shared arguments, `threads` compute threads, the parent's error wording."
     for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[v] = str(threads)
@@ -317,6 +317,8 @@ def _job_start(args:dict, threads:int, cli:bool):
         import torch
         torch.set_num_threads(threads)
     _JOB.update(args=args, cli=cli)
+    with started.get_lock():   # tells the parent that job processes can start at all
+        started.value += 1
 
 def _job_slide(i:int, row:dict)->tuple:
     "`_slide_task` in a job process; an exception that cannot travel back is replaced by its one-line reason."
@@ -343,6 +345,12 @@ def _died(slide:str)->SlideError:
                       cli_fix="run again (resume redoes only the unfinished slides); use a smaller --jobs if memory "
                       "ran out")
 
+def _no_start()->PathnbError:
+    "The error when no job process could start (so no slide is to blame)."
+    return PathnbError("the job processes died before they started (their own error is printed above)", path="jobs",
+                       fix="run from a script file or a notebook (a program read from standard input cannot start "
+                       "job processes), or use jobs=1", cli_fix="use --jobs 1")
+
 def _run_jobs(todo:list, # [(manifest index, row)] still to do
               jobs:int, # processes
               threads:int, # compute threads per process
@@ -354,10 +362,11 @@ def _run_jobs(todo:list, # [(manifest index, row)] still to do
     from concurrent.futures import ProcessPoolExecutor, wait, FIRST_COMPLETED
     from concurrent.futures.process import BrokenProcessPool
     from pathnb.wsi import runs   # what a job process runs must be importable there: take it from the module
-    todo, go = list(todo), True
+    todo, go, ctx = list(todo), True, multiprocessing.get_context("spawn")
     while todo and go:
-        pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=runs._job_start,
-                                   initargs=(args, threads, _cli_terms()))
+        started = ctx.Value("i", 0)
+        pool = ProcessPoolExecutor(jobs, mp_context=ctx, initializer=runs._job_start,
+                                   initargs=(args, threads, _cli_terms(), started))
         running, broken, ok = {}, False, False
         try:
             while running or (todo and go and not broken):
@@ -370,6 +379,8 @@ def _run_jobs(todo:list, # [(manifest index, row)] still to do
                     try:
                         out = f.result()
                     except BrokenProcessPool:
+                        if started.value == 0:
+                            raise _no_start() from None
                         broken, out = True, _failed(i, row, args["out_dir"], _died(row["slide"]))
                     except Exception as e:
                         out = _failed(i, row, args["out_dir"], e)
