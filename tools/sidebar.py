@@ -6,10 +6,10 @@ import sys, json, re
 from pathlib import Path
 
 SECTIONS = [  # (folder of nbs/, "" for the top level; numbers lo..hi; title): one per subpackage of pathnb
-    ("", 0, 79, "Core"), ("wsi", 0, 99, "Whole-slide infrastructure"),
+    ("", 0, 78, "Core"), ("wsi", 0, 99, "Whole-slide infrastructure"),
     ("evaluation", 0, 99, "Evaluation toolkit"), ("care", 0, 99, "CARE"),
     ("nuclass", 0, 99, "NuClass"), ("xmodal", 0, 99, "Radiology–pathology"),
-    ("", 80, 89, "pp · tl · pl"), ("app", 0, 99, "Running pathnb"),
+    ("", 79, 89, "import pathnb as pn"), ("app", 0, 99, "Running pathnb"),
     ("", 90, 99, "Project"),
 ]
 
