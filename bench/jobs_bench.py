@@ -94,9 +94,13 @@ def main():
                                         read_adata(outj/f"{sid}.h5ad").obsm[key])
                          for sid in s1.slide_id[s1.status == "done"])
     n = len(s1)
+    # steady state: a slide's own seconds (process_slide's clock) after each process's first slide, which also pays
+    # for building the encoder; with J processes J slides run at once
+    med1, medj = float(s1.seconds[1:].median()), float(sj.seconds[a.jobs:].median())
     res = dict(label=a.label, slides=n, size_px=[a.size, a.size * 3 // 4], jobs=a.jobs, encoder=a.encoder,
                tiles=int(s1.n_tiles.sum()), seconds_1=round(t1, 2), seconds_j=round(tj, 2),
                slides_per_s_1=round(n / t1, 3), slides_per_s_j=round(n / tj, 3), ratio=round(t1 / tj, 2),
+               steady_slides_per_s_1=round(1 / med1, 3), steady_slides_per_s_j=round(a.jobs / medj, 3),
                process_start_s=round(start_s, 2), same_summary=bool(same), same_features=feats_same,
                cpu_count=os.cpu_count(),
                loadavg_before=[round(x, 2) for x in load0], loadavg_after=[round(x, 2) for x in load1],
@@ -108,6 +112,8 @@ def main():
     print(f"jobs=1: {t1:.1f} s, {n / t1:.3f} slides/s")
     print(f"jobs={a.jobs}: {tj:.1f} s, {n / tj:.3f} slides/s")
     print(f"starting one job process (its imports): {start_s:.1f} s")
+    print(f"steady state (median slide after each process's first): jobs=1 {1 / med1:.3f} slides/s, "
+          f"jobs={a.jobs} {a.jobs / medj:.3f} slides/s, ratio {a.jobs * med1 / medj:.2f}×")
     print(f"ratio {t1 / tj:.2f}×; same summary: {same}"
           + ("" if feats_same is None else f"; same features: {feats_same}"))
     print(f"CPU cores {os.cpu_count()}; load average (1/5/15 min) before {load0[0]:.1f}/{load0[1]:.1f}/{load0[2]:.1f}, "
