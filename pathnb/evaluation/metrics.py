@@ -13,8 +13,9 @@ from ..core import InputError
 
 # %% auto #0
 __all__ = ['METRICS', 'check_preds', 'to_labels', 'auc', 'accuracy', 'balanced_accuracy', 'f1_macro', 'f1_per_class', 'confusion',
-           'confusion_plot', 'reliability_bins', 'ece', 'reliability_diagram', 'softmax', 'apply_temperature',
-           'fit_temperature', 'CI', 'bootstrap_samples', 'bootstrap_ci', 'c_index', 'evaluate', 'roc_plot']
+           'confusion_plot', 'reliability_bins', 'ece', 'reliability_diagram', 'softmax', 'prob_logits',
+           'apply_temperature', 'fit_temperature', 'CI', 'bootstrap_samples', 'bootstrap_ci', 'c_index',
+           'survival_table', 'evaluate', 'roc_plot']
 
 # %% ../../nbs/evaluation/10_metrics.ipynb #99cf2d2f
 def check_preds(y, # true labels (or any per-sample target), length n
@@ -202,24 +203,38 @@ def softmax(z, axis:int=-1)->np.ndarray:
     e = np.exp(z)
     return e / e.sum(axis, keepdims=True)
 
+def prob_logits(p, # 1-D binary probabilities P(class 1)
+                eps:float=1e-6, # clip to [eps, 1 - eps] first (0 and 1 have infinite logits)
+               )->np.ndarray:
+    "Binary logits `log(p / (1 - p))` of probabilities."
+    p = np.asarray(p, dtype=float)
+    if p.ndim != 1 or not np.isfinite(p).all() or (p < 0).any() or (p > 1).any():
+        raise InputError("expected 1-D binary probabilities in [0, 1]", path="probs",
+                         fix="pass P(class 1) of each sample, or logits with probs=False")
+    p = np.clip(p, eps, 1 - eps)
+    return np.log(p / (1 - p))
+
 def _logit_matrix(logits)->np.ndarray:
     z = np.asarray(logits, dtype=float)
     return np.stack([np.zeros_like(z), z], 1) if z.ndim == 1 else z  # 1-D binary logit -> 2 columns
 
-def apply_temperature(logits, # (n, C) logits, or 1-D binary logits
+def apply_temperature(logits, # (n, C) logits, or 1-D binary logits (or probabilities with `probs=True`)
                       T:float=1.0, # temperature
+                      probs:bool=False, # `logits` are binary probabilities P(class 1)
                      )->np.ndarray:
     "Calibrated probabilities `softmax(logits / T)` (1-D logits give 1-D P(class 1))."
-    z = np.asarray(logits, dtype=float)
+    z = prob_logits(logits) if probs else np.asarray(logits, dtype=float)
     p = softmax(_logit_matrix(z) / T)
     return p[:, 1] if z.ndim == 1 else p
 
-def fit_temperature(logits, # validation logits, (n, C) or 1-D binary
+def fit_temperature(logits, # validation logits, (n, C) or 1-D binary (or probabilities with `probs=True`)
                     y, # validation labels
                     bounds:tuple=(0.05, 20.0), # search range for T
+                    probs:bool=False, # `logits` are binary probabilities P(class 1) (turned into logits first)
                    )->float:
     "Temperature T minimising the validation negative log-likelihood."
     from scipy.optimize import minimize_scalar
+    logits = prob_logits(logits) if probs else logits
     y, logits = check_preds(y, logits, name="logits")
     z = _logit_matrix(logits)
     if int(y.max()) >= z.shape[1] or y.min() < 0:
@@ -317,6 +332,48 @@ def c_index(time, # follow-up times
         raise InputError("all samples are censored: no comparable pairs, C-index undefined", path="event",
                          fix="evaluate on a set with at least one observed event")
     return float(concordance_index(time, -risk, event))
+
+# %% ../../nbs/evaluation/10_metrics.ipynb #464184a1
+def survival_table(embeddings:dict, # name -> (X_train, X_test) slide-level features
+                   train:pd.DataFrame, # training rows: `time`, `event` (and `label`)
+                   test:pd.DataFrame, # held-out rows, same columns
+                   n_components:int=8, # at most this many principal components enter the Cox model
+                   penalizer:float=0.1, # ridge penalty of the Cox fit
+                   label:str|None="label", # binary column for a linear-probe AUC (None: no probe)
+                   n_boot:int=200, # bootstrap resamples for the CIs
+                   seed:int=0, # seed of the bootstrap and the probe
+                  )->tuple: # (table with one row per embedding, {name: (held-out risk, training cut-offs)})
+    "Held-out Cox C-index (with CI), log-rank p at the training median risk, and a probe AUC per embedding."
+    from pathnb.evaluation.survival import cox_fit, risk_cutoffs, risk_groups, logrank_p
+    from pathnb.evaluation.probes import linear_probe
+    for name, df in (("train", train), ("test", test)):
+        miss = [c for c in ("time", "event") + ((label,) if label else ()) if c not in df]
+        if miss:
+            raise InputError(f"{name} lacks column(s) {miss}", path=name, fix="pass tables with time and event")
+    yte = np.stack([test.time.to_numpy(float), test.event.to_numpy(float)], 1)
+    rows, risks = [], {}
+    for name, (Xtr, Xte) in embeddings.items():
+        Xtr, Xte = np.asarray(Xtr, float), np.asarray(Xte, float)
+        if len(Xtr) != len(train) or len(Xte) != len(test):
+            raise InputError(f"{name}: {len(Xtr)}/{len(Xte)} rows for {len(train)}/{len(test)} patients",
+                             path="embeddings", fix="one row per patient in the order of train/test")
+        k = max(1, min(n_components, Xtr.shape[1], len(train) - 2))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            cox = cox_fit(Xtr, train.time, train.event, n_components=k, penalizer=penalizer)
+        risk, cut = cox.predict_risk(Xte), risk_cutoffs(cox.predict_risk(Xtr))
+        ci = bootstrap_ci(lambda y_, r_: c_index(y_[:, 0], r_, y_[:, 1]), yte, risk, n=n_boot, seed=seed,
+                          stratify=False)
+        g = risk_groups(risk, cut)
+        row = dict(embedding=name, c_index=ci.estimate, c_lo=ci.lo, c_hi=ci.hi,
+                   logrank_p=logrank_p(test.time, test.event, g) if len(set(g)) > 1 else float("nan"))
+        if label:
+            lp = linear_probe(Xtr, train[label].to_numpy(), Xte=Xte, yte=test[label].to_numpy(), n_boot=n_boot,
+                              seed=seed)["metrics"].set_index("metric")
+            row.update(label_auc=lp.loc["auc", "estimate"], auc_lo=lp.loc["auc", "lo"], auc_hi=lp.loc["auc", "hi"])
+        rows.append(row)
+        risks[name] = (risk, cut)
+    return pd.DataFrame(rows), risks
 
 # %% ../../nbs/evaluation/10_metrics.ipynb #de5ce34a
 METRICS = dict(auc=auc, accuracy=accuracy, balanced_accuracy=balanced_accuracy, f1_macro=f1_macro,
