@@ -40,6 +40,35 @@ def _tidy(o):
     if o.get("output_type") == "stream": o["text"] = _STAMP.sub("", o["text"] if isinstance(o["text"], str) else "".join(o["text"]))
     return o
 
+SHARP = """
+# figures at twice their display size, with the display size in the output's metadata: PNG as IPython's
+# retina format, JPEG (photographs of slides) by the formatter below; notebooks that choose a format get its 2x form
+import io
+import matplotlib_inline.backend_inline as _bi
+from matplotlib.figure import Figure as _Figure
+from PIL import Image as _Image
+_ip = get_ipython()
+
+def _jpeg_2x(fig):
+    if not fig.axes and not fig.lines:
+        return None
+    buf = io.BytesIO()
+    fig.savefig(buf, format="jpeg", dpi=2 * fig.dpi, bbox_inches="tight", pil_kwargs={"quality": 88})
+    data = buf.getvalue()
+    w, h = _Image.open(io.BytesIO(data)).size
+    return data, {"width": w // 2, "height": h // 2}
+
+_orig_formats = _bi.set_matplotlib_formats
+
+def _sharp_formats(*formats, **kw):
+    _orig_formats(*["retina" if f == "png" else f for f in formats], **kw)
+    if "jpeg" in formats or "jpg" in formats:
+        _ip.display_formatter.formatters["image/jpeg"].for_type(_Figure, _jpeg_2x)
+
+_bi.set_matplotlib_formats = _sharp_formats
+_sharp_formats("png")
+"""
+
 def refresh(path:Path, skip:set, timeout:int=1800)->int:
     "Execute `path` (skipping flagged cells) and write its new outputs; returns the number of refreshed cells."
     from nbclient import NotebookClient
@@ -53,7 +82,7 @@ def refresh(path:Path, skip:set, timeout:int=1800)->int:
     env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}               # inline figures, not Agg
     env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PATHNB_PROGRESS="0")
     old = os.environ.copy(); os.environ.clear(); os.environ.update(env)
-    setup = nbformat.v4.new_code_cell("%config InlineBackend.figure_formats = ['retina']")
+    setup = nbformat.v4.new_code_cell(SHARP)
     run.cells.insert(0, setup)                                                        # sharp figures (2× PNGs)
     todo = [i + 1 for i in todo]
     try: NotebookClient(run, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
