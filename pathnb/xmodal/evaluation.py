@@ -44,7 +44,7 @@ VARIANT_NAMES = tuple(VARIANTS)   # the ablation's rows, in order (for menus and
 def run_lodo(c:XModalCohort, # multi-institution cohort
              cfg:XModalConfig|None=None, # base configuration (switches are set per variant)
              variants:dict|None=None, # name -> dict(train=switches, tta=bool); default VARIANTS
-             folds:list|None=None, # institutions to hold out (indices); default all
+             folds:list|None=None, # institutions to hold out (indices); default: all that have both classes
              id_frac:float=0.2, # fraction of source patients kept as the in-domain test set
              tta_kw:dict|None=None, # CausalTTA options
              seed:int=0,
@@ -52,21 +52,30 @@ def run_lodo(c:XModalCohort, # multi-institution cohort
              on_model=None, # callable(fold, train_switches, model, test_idx) after each training
              normalize:str|None=None, # "macenko"/"reinhard": a CohortNormalizer per fold, fitted on the sources
             )->pd.DataFrame: # one row per (fold, variant, split, patient)
-    "Leave-one-institution-out predictions for every variant."
+    "Leave-one-institution-out predictions for every variant (`.attrs['skipped']`: single-class institutions)."
     c0 = c
     cfg = cfg or XModalConfig()
     variants = variants or VARIANTS
     tta_kw = tta_kw or dict(mode="episodic", steps=1, lr=1e-3)
     doms = np.unique(c.domain)
-    folds = list(doms) if folds is None else folds
     if len(doms) < 2:
         raise InputError("leave-one-domain-out needs at least two domains", path="cohort.domain",
                          fix="add institutions or use a random split")
+    skipped = []
+    if folds is None:   # every institution, except those with a single class (AUC undefined there)
+        two = lambda f: len(np.unique(c0.label[c0.domain == f])) == 2
+        folds, skipped = [f for f in doms if two(f)], [_inst_name(c0, f) for f in doms if not two(f)]
+        if skipped:
+            get_logger("pathnb.xmodal").warning(f"run_lodo: institution(s) {skipped} have a single class and are not "
+                                                "held out (AUC undefined); see preds.attrs['skipped']")
+        if not folds:
+            raise InputError("no institution has both classes", path="cohort.label",
+                             fix="use a larger cohort (more patients per institution)")
     rows = []
     for f in folds:
         te = np.flatnonzero(c0.domain == f)
         if len(np.unique(c0.label[te])) < 2:
-            raise InputError(f"held-out domain {c0.institutions[f].name if f < len(c0.institutions) else f} has a "
+            raise InputError(f"held-out domain {_inst_name(c0, f)} has a "
                              f"single class: AUC is undefined",
                              path="cohort",
                              fix="hold out only domains with both classes (folds=...), or merge it with another domain")
@@ -94,7 +103,12 @@ def run_lodo(c:XModalCohort, # multi-institution cohort
                                               y=c.label[ii],
                                               prob=pr["prob"], prob_mammo=pr["prob_mammo"],
                                               prob_histo=pr["prob_histo"])))
-    return pd.concat(rows, ignore_index=True)
+    out = pd.concat(rows, ignore_index=True)
+    out.attrs["skipped"] = skipped
+    return out
+
+def _inst_name(c, f)->str:
+    return c.institutions[f].name if f < len(c.institutions) else str(f)
 
 # %% ../../nbs/xmodal/44_evaluation.ipynb #7ca62061
 def lodo_summary(preds:pd.DataFrame, # output of run_lodo
