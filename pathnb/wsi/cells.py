@@ -6,14 +6,13 @@
 from __future__ import annotations
 import math, json, gzip, io, warnings
 from pathlib import Path
-from dataclasses import dataclass, asdict
+from dataclasses import dataclass
 from typing import Iterator
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from fastcore.basics import patch
-from ..core import (InputError, SlideError, ModalityError, renamed_arg, atomic_path, atomic_write_text, get_logger,
-                         progress)
+from ..core import (InputError, SlideError, ModalityError, renamed_arg, atomic_path, atomic_write_text, progress)
 from .synth import od_to_rgb, hash01, write_pyramid_tiff
 from .slide import open_slide
 

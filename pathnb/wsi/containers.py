@@ -4,7 +4,7 @@
 
 # %% ../../nbs/wsi/05_containers.ipynb #48ec65d1
 from __future__ import annotations
-import json, math, warnings, dataclasses
+import json, warnings, dataclasses
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -175,7 +175,6 @@ def to_h5(adata, # a tile AnnData
     obs = adata.obs
     W, H = s["slide_dimensions"]
     lvl, lds = int(s["level"]), float(s["level_downsample"])
-    power = s.get("objective_power")
     attrs = dict(patch_size=int(s["tile_px"]), patch_size_level0=int(round(s["tile_px0"])),
                  overlap=int(s["tile_px"] - s["stride_px"]),
                  level0_width=int(W), level0_height=int(H), name=Path(s["slide_path"]).stem,

@@ -5,7 +5,7 @@
 # %% ../../nbs/wsi/06_encoders.ipynb #4730804b
 from __future__ import annotations
 import os, re, io, difflib, inspect, contextlib
-from dataclasses import dataclass, field, asdict, replace
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Callable
@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 import torch.nn.functional as F
-from ..core import PathnbError, InputError, WeightsError, get_logger, get_device, cache_dir, atomic_path
+from ..core import InputError, WeightsError, get_logger, get_device, cache_dir, atomic_path
 
 # %% auto #0
 __all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'ENCODERS', 'EncoderConfig', 'register_encoder', 'ConchVision', 'conch_vision',

@@ -98,10 +98,6 @@ def slurm_shard(env:dict|None=None, # environment to read (default: `os.environ`
     return f"{i}/{n}"
 
 # %% ../../nbs/wsi/08_runs.ipynb #eefd4d54
-def _flag(name:str)->str:
-    "The command-line spelling of an argument name: `--slide-mpp` for `slide_mpp`."
-    return "--" + name.replace("_", "-")
-
 def _py(v):
     "A plain Python value for summaries and logs: np.int64(3) → 3, np.float32(0.5) → 0.5, NaN → None."
     if isinstance(v, np.generic):
