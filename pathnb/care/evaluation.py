@@ -17,7 +17,7 @@ from .ssl import load_care_encoder, load_cohort
 
 # %% auto #0
 __all__ = ['kmeans_regions', 'grid_regions', 'region_recovery', 'embed_cohort', 'mean_pool', 'downstream_table',
-           'format_ci_table', 'care_step_overhead', 'annotate_slide', 'care_embed']
+           'format_ci_table', 'care_cohort_benchmark', 'care_step_overhead', 'annotate_slide', 'care_embed']
 
 # %% ../../nbs/care/24_evaluation.ipynb #cc00fcaa
 def kmeans_regions(slide:CareSlide, # the slide
@@ -125,6 +125,45 @@ def downstream_table(embeddings:dict, # name -> (X_train, X_test) slide-level fe
 def format_ci_table(t:pd.DataFrame)->pd.DataFrame:
     "Render CI cells as 'est [lo, hi]' strings."
     return t.map(lambda c: f"{c.estimate:.3f} [{c.lo:.3f}, {c.hi:.3f}]")
+
+# %% ../../nbs/care/24_evaluation.ipynb #7704dba8
+def care_cohort_benchmark(n_train:int=48, # training slides of the synthetic cohort
+                          n_test:int=32, # held-out slides (same world, new patients)
+                          epochs:int=3, # Stage I epochs
+                          align_epochs:tuple=(10, 4), # Stage II epochs: RNA, then protein
+                          seed:int=0, # seed of the cohorts and the models
+                          n_boot:int=200, # bootstrap resamples (over slides) of the region ARIs
+                          merge_thr:float=0.3, # region-merging threshold of the "+ merge" rows
+                          cohort_kw:dict|None=None, # more `make_care_cohort` options (rows=, cols=: smaller slides)
+                          ckpt_dir:str|Path|None=None, # keep the Stage II checkpoints here (for `pathnb care embed`)
+                          device:str="auto", # torch device
+                         )->dict:
+    "CARE Stage I + II on a synthetic cohort: region recovery, retrieval and held-out embeddings, as one result dict."
+    from pathnb.care.data import make_care_cohort
+    from pathnb.care.ssl import pretrain_care, SSLConfig
+    from pathnb.care.align import align_care, AlignConfig, retrieval_recall
+    if min(n_train, n_test) < 4:
+        raise InputError(f"cohorts of {n_train}/{n_test} slides are too small", path="n_train/n_test",
+                         fix="use at least 4 slides per split")
+    kw = cohort_kw or {}
+    train = make_care_cohort(n_train, seed=seed, **kw)
+    test = make_care_cohort(n_test, seed=seed, sample_seed=seed + 1234, **kw)
+    enc1, hist = pretrain_care(train, ssl=SSLConfig(epochs=epochs, n_local=2, seed=seed), device=device)
+    acfg = AlignConfig(epochs_rna=align_epochs[0], epochs_protein=align_epochs[1], seed=seed)
+    al, _ = align_care(train, enc1, acfg, ckpt_dir=ckpt_dir, device=device)
+    k = enc1.cfg.k
+    methods = {"k-means on features (true k)": lambda s: kmeans_regions(s, len(np.unique(s.comp)), seed=seed),
+               f"fixed {k}×{k} grid": lambda s: grid_regions(s, k)}
+    for name, e in (("CARE stage I", enc1), ("CARE stage II", al.encoder)):
+        methods[name] = lambda s, e=e: care_encode(e, s)["assign"]
+        methods[name + " + merge"] = lambda s, e=e: care_encode(e, s, merge_thr=merge_thr)["assign"]
+    rec = region_recovery(methods, test, n_boot=n_boot).reset_index()
+    Etr, Ete = embed_cohort(al.encoder, train), embed_cohort(al.encoder, test)
+    emb = dict(slide=(Etr["slide"], Ete["slide"]), roi=(Etr["roi"], Ete["roi"]),
+               mean=(mean_pool(train), mean_pool(test)))
+    meta = pd.concat([train.meta.assign(split="train"), test.meta.assign(split="test")], ignore_index=True)
+    return dict(recovery=rec, retrieval=retrieval_recall(al, test, "rna"), train=train, test=test, stage1=enc1,
+                stage2=al.encoder, k=k, stage1_loss=float(hist[-1]["loss"]), embeddings=emb, meta=meta)
 
 # %% ../../nbs/care/24_evaluation.ipynb #29c88d78
 def care_step_overhead(encoder:CareEncoder, # the encoder to time
