@@ -125,6 +125,7 @@ def process_slide(path:str|Path, # slide file
                   tile_px:int=224, # tile edge at the target resolution
                   stride_px:int|None=None, # step between tiles (default: tile_px)
                   min_tissue:float=0.5, # minimum tissue fraction of a kept tile
+                  mpp_tolerance:float=0.02, # read a pyramid level as is when within this of tile_mpp (0: resample)
                   channel:str|int|None=None, # fluorescence: the channel (name or index) that shows tissue
                   modality:str|None=None, # "brightfield" or "fluorescence", overriding what the file says
                   embed=None, # optional function (slide, tiles) -> features
@@ -141,7 +142,8 @@ def process_slide(path:str|Path, # slide file
     with open_slide(path, slide_mpp=slide_mpp, modality=modality) as slide:
         tm = detect_tissue(slide, channel=channel)
         tiles = tile_slide(slide, tile_mpp=None if magnification else tile_mpp, magnification=magnification,
-                           tile_px=tile_px, stride_px=stride_px, min_tissue=min_tissue, tissue=tm)
+                           tile_px=tile_px, stride_px=stride_px, min_tissue=min_tissue, tissue=tm,
+                           mpp_tolerance=mpp_tolerance)
         feats = None
         if embed is not None and len(tiles):
             if not encoder:
@@ -449,6 +451,7 @@ def tile(slide:str, # slide file
          tile_px:int=224, # tile edge in pixels
          stride_px:int|None=None, # step between tiles (default: tile_px)
          min_tissue:float=0.5, # minimum tissue fraction per tile
+         mpp_tolerance:float=0.02, # read a pyramid level as is when within this of --tile-mpp (0: resample)
          channel:str|None=None, # fluorescence: the channel (name or index) that shows tissue
          modality:str|None=None, # brightfield or fluorescence, overriding what the file says
          mpp:float|None=None, # deprecated: use --slide-mpp
@@ -456,7 +459,8 @@ def tile(slide:str, # slide file
     "Detect tissue and tile one slide into OUT/<slide>.h5ad (+ an overview PNG)."
     slide_mpp = renamed_arg(slide_mpp, mpp, "slide_mpp", "mpp", "tile")
     r = process_slide(slide, out, slide_mpp=slide_mpp, tile_mpp=tile_mpp, magnification=magnification, tile_px=tile_px,
-                      stride_px=stride_px, min_tissue=min_tissue, channel=_channel(channel), modality=modality)
+                      stride_px=stride_px, min_tissue=min_tissue, mpp_tolerance=mpp_tolerance,
+                      channel=_channel(channel), modality=modality)
     dest = Path(out)/f"{r['slide_id']}.h5ad"
     print(f"{r['slide_id']}: {r['n_tiles']} tiles, {r['tissue_mm2']} mm² tissue → {dest}")
 
@@ -468,6 +472,7 @@ def run(manifest:str, # CSV with a 'slide' column (optional: slide_id, mpp, meta
         magnification:float|None=None, # or a target magnification such as 20
         tile_px:int=224, # tile edge in pixels
         min_tissue:float=0.5, # minimum tissue fraction per tile
+        mpp_tolerance:float=0.02, # read a pyramid level as is when within this of --tile-mpp (0: resample)
         channel:str|None=None, # fluorescence: the channel (name or index) that shows tissue
         modality:str|None=None, # brightfield or fluorescence, overriding the files (a manifest column modality wins)
         shard:str|None=None, # i/n: only every n-th slide from the i-th (default: the SLURM array task's, else all)
@@ -496,7 +501,7 @@ def run(manifest:str, # CSV with a 'slide' column (optional: slide_id, mpp, meta
     emb = _embedder(encoder, weights, random_weights, batch_size, num_workers, device, _channels(channels), force)
     summ = run_manifest(manifest, out, shard=shard, resume=resume, skip_errors=skip_errors, slide_mpp=slide_mpp,
                         jobs=jobs, tile_mpp=tile_mpp, magnification=magnification, tile_px=tile_px,
-                        min_tissue=min_tissue,
+                        min_tissue=min_tissue, mpp_tolerance=mpp_tolerance,
                         channel=_channel(channel), modality=modality, embed=emb, encoder=emb.name if emb else None)
     _report(summ, out, shard)
 
@@ -520,6 +525,7 @@ def embed(slide:str, # slide file
           tile_mpp:float|None=None, # µm/px of the tiles when tiling here (default: the encoder's, else 0.5)
           tile_px:int|None=None, # tile edge when tiling here (default: the encoder's input size)
           min_tissue:float=0.5, # minimum tissue fraction per tile when tiling here
+          mpp_tolerance:float=0.02, # when tiling here: read a level as is when within this of the tile mpp
           channel:str|None=None, # fluorescence: the channel (name or index) that shows tissue, when tiling here
           modality:str|None=None, # brightfield or fluorescence, overriding what the file says
           channels:str|None=None, # fluorescence: 1 or 3 comma-separated channels the encoder sees
@@ -549,7 +555,8 @@ def embed(slide:str, # slide file
     else:
         process_slide(slide, dest.parent, slide_id=dest.stem, slide_mpp=slide_mpp,
                       tile_mpp=tile_mpp or enc.cfg.mpp or 0.5, tile_px=tile_px or enc.input_size,
-                      min_tissue=min_tissue, channel=_channel(channel), modality=modality)
+                      min_tissue=min_tissue, mpp_tolerance=mpp_tolerance, channel=_channel(channel),
+                      modality=modality)
     if read_adata(dest).n_obs == 0:
         print(f"{Path(slide).name}: no tiles, nothing to embed → {dest}")
         return
