@@ -4,15 +4,16 @@
 
 # %% ../nbs/00_core.ipynb #60e12069
 from __future__ import annotations
-import os, sys, random, logging, tempfile, contextlib, warnings
+import os, sys, json, time, random, logging, tempfile, contextlib, warnings, traceback
 from pathlib import Path
-from typing import Iterable, Iterator, Any
+from typing import Iterable, Iterator, Any, NamedTuple
 import numpy as np
 
 # %% auto #0
 __all__ = ['seed_everything', 'PathnbError', 'InputError', 'SlideError', 'MppError', 'WeightsError', 'ModalityError',
            'cli_errors', 'renamed_arg', 'error_reason', 'get_device', 'get_logger', 'progress', 'current_umask',
-           'atomic_path', 'atomic_write_text', 'atomic_write_bytes', 'clean_stale_tmp', 'shared_data', 'cache_dir']
+           'atomic_path', 'atomic_write_text', 'atomic_write_bytes', 'clean_stale_tmp', 'Outcome', 'run_isolated',
+           'run_step', 'shared_data', 'cache_dir']
 
 # %% ../nbs/00_core.ipynb #d866c8b7
 def seed_everything(seed:int=0, # seed for Python, NumPy and torch (CPU and all GPUs)
@@ -261,6 +262,60 @@ def clean_stale_tmp(folder:str|Path, # output folder of a (possibly killed) earl
         except FileNotFoundError:
             pass
     return removed
+
+# %% ../nbs/00_core.ipynb #1fee203c
+class Outcome(NamedTuple):
+    "What happened to one item of a batch."
+    status:str # "ok", "resumed" (a stored result was reused) or "failed"
+    reason:str # why it failed (`error_reason`), else ""
+    result:Any # what the item returned (or the stored result); None when it failed
+    error:BaseException|None # the exception of a failure
+    seconds:float|None # wall time of this run of the item (None when resumed)
+
+def run_isolated(fn, # callable() doing the item and returning its result
+                 log:str|Path|None=None, # traceback file for a failure (removed when the item succeeds)
+                 done=None, # callable() -> the stored result of a finished item, or None: run `fn`
+                )->Outcome:
+    "Run one batch item: a failure becomes an `Outcome` with a one-line reason and a traceback log, never an exception."
+    if done is not None:
+        prev = done()
+        if prev is not None:
+            return Outcome("resumed", "", prev, None, None)
+    t = time.time()
+    try:
+        res = fn()
+    except Exception as e:
+        if log is not None:
+            atomic_write_text(log, "".join(traceback.format_exception(e)))
+        return Outcome("failed", error_reason(e), None, e, None)
+    if log is not None:
+        Path(log).unlink(missing_ok=True)
+    return Outcome("ok", "", res, None, round(time.time() - t, 2))
+
+# %% ../nbs/00_core.ipynb #c5724d8e
+def _json_default(o):
+    if isinstance(o, (np.generic, np.ndarray)):
+        return o.tolist()
+    return str(o)
+
+def run_step(out:str|Path, # the run's folder: results in steps/<name>.json, tracebacks in logs/<name>.log
+             name:str, # the item's name (file-name safe)
+             fn, # callable() returning a JSON-able dict; the files it lists under "files" (relative to `out`)
+             force:bool=False, # run even if a stored result exists
+            )->Outcome:
+    "`run_isolated` with a stored JSON result: a re-run reuses it while it and the files it lists exist."
+    out = Path(out)
+    p = out/"steps"/f"{name}.json"
+    def done():
+        if force or not p.exists():
+            return None
+        res = json.loads(p.read_text())
+        return res if all((out/f).exists() for f in res.get("files", [])) else None
+    def call():
+        res = fn()
+        atomic_write_text(p, json.dumps(res, indent=1, default=_json_default))
+        return res
+    return run_isolated(call, out/"logs"/f"{name}.log", done)
 
 # %% ../nbs/00_core.ipynb #0ed22771
 def shared_data(rel:str="", # path inside the shared data folder, e.g. "slides/CMU-1-Small-Region.svs"

@@ -23,7 +23,7 @@ from ..evaluation import metrics
 # %% auto #0
 __all__ = ['synthetic_cohort', 'NuClassModel', 'fit_nuclass', 'oof_gate_mix', 'predict_nuclass', 'evaluate_nuclass',
            'plot_reliability', 'cam_layer', 'grad_cam', 'overlay_cam', 'nuclass_cams', 'plot_cams', 'write_predictions',
-           'nuclass_train', 'nuclass_predict']
+           'marker_label_quality', 'nuclass_benchmark', 'nuclass_train', 'nuclass_predict']
 
 # %% ../../nbs/nuclass/34_evaluation.ipynb #cc00fcaa
 def synthetic_cohort(seeds, # one section per seed
@@ -350,6 +350,48 @@ def write_predictions(adata, P:dict, classes:list, key_added:str="nuclass"):
     adata.obsm[f"{key_added}_proba"] = P["p_cal"].numpy()
     adata.uns[key_added] = dict(classes=list(classes))
     return adata
+
+# %% ../../nbs/nuclass/34_evaluation.ipynb #8fdb4418
+def marker_label_quality(samples:list, # [(slide, cells AnnData)] with marker labels and true types
+                         label_key:str="marker_label", # obs column with the marker labels
+                         mask_key:str="marker_label_confident", # obs bool column: confident labels
+                         truth_key:str="true_type", # obs column with the true types
+                        )->dict: # {"cells", "confident_fraction", "confident_accuracy"}
+    "Share of cells with a confident marker label, and the share of those that match the true type."
+    obs = pd.concat([a.obs for _, a in samples])
+    miss = [k for k in (label_key, mask_key, truth_key) if k not in obs]
+    if miss:
+        raise InputError(f"cells lack obs column(s) {miss}", path="samples",
+                         fix="label them with pathnb.nuclass.labels.label_cells; truth_key needs known types")
+    conf = obs[mask_key].to_numpy(bool)
+    right = (obs[label_key].astype(str) == obs[truth_key].astype(str)).to_numpy()[conf]
+    return dict(cells=len(obs), confident_fraction=float(conf.mean()),
+                confident_accuracy=float(right.mean()) if conf.any() else float("nan"))
+
+def nuclass_benchmark(n_sections:int=5, # synthetic sections: n-2 for training, 1 for the gate/temperature, 1 held out
+                      size_px:int=384, # section edge in pixels (0.5 µm/px)
+                      epochs:int=4, # epochs of each path
+                      gate_epochs:int=300, # full-batch steps of the gate
+                      seed:int=0, # picks the sections (seeds 1000 + 100·seed …) and the training seed
+                      lr:float=3e-3, # learning rate of the paths
+                      batch_size:int=64, # cells per batch
+                      device:str="cpu", # torch device
+                     )->dict:
+    "Train NuClass on synthetic sections and score it on a held-out one (predictions written into its AnnData)."
+    if n_sections < 3:
+        raise InputError(f"n_sections={n_sections}: need training, validation and test sections", path="n_sections",
+                         fix="use at least 3")
+    first = 1000 + 100 * seed
+    cohort = synthetic_cohort(list(range(first, first + n_sections)), size_px)
+    train, val, test = cohort[:-2], cohort[-2:-1], cohort[-1]
+    spec = CropSpec(local_px=24, context_px=128, crop_mpp=0.5, context_out_px=32)
+    classes = list(NUCLASS_MARKERS)
+    tc = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, device=device)
+    model, _ = fit_nuclass(train, val, spec, classes=classes, cfg=tc, gate_epochs=gate_epochs)
+    P = predict_nuclass(model, [test], label_key="true_type", cfg=TrainConfig(batch_size=batch_size, device=device))
+    write_predictions(test[1], P, classes)
+    return dict(model=model, train=train, val=val, test=test, P=P, report=evaluate_nuclass(P, classes),
+                labels=marker_label_quality(train), classes=classes)
 
 # %% ../../nbs/nuclass/34_evaluation.ipynb #df5c1fef
 def _split(s):
