@@ -516,7 +516,9 @@ class ArraySlide:
         from PIL import Image
         s = 1.0 if mpp is None else mpp / self.mpp
         W0, H0 = w * s, h * s
-        x0, y0, x1, y1 = math.floor(x), math.floor(y), math.ceil(x + W0), math.ceil(y + H0)
+        m = 0 if s >= 1 else 3   # enlarging is bicubic (as in `Slide`): read the filter's context around the window
+        x0, y0 = math.floor(x) - m, math.floor(y) - m
+        x1, y1 = math.ceil(x + W0) + m, math.ceil(y + H0) + m
         out = np.full((y1 - y0, x1 - x0, 3), 255, np.uint8)
         sx0, sy0, sx1, sy1 = max(x0, 0), max(y0, 0), min(x1, self.dimensions[0]), min(y1, self.dimensions[1])
         if sx1 > sx0 and sy1 > sy0:
@@ -524,7 +526,8 @@ class ArraySlide:
         if out.shape[:2] == (h, w):
             return out
         box = (x - x0, y - y0, x - x0 + W0, y - y0 + H0)
-        return np.asarray(Image.fromarray(out).resize((w, h), Image.BILINEAR if s < 1 else Image.BOX, box=box))
+        how = Image.Resampling.BICUBIC if s < 1 else Image.Resampling.BOX
+        return np.asarray(Image.fromarray(out).resize((w, h), how, box=box))
     def __enter__(self):
         return self
     def __exit__(self, *a):
