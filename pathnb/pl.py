@@ -16,7 +16,8 @@ from .wsi.containers import tiles_from_adata
 
 # %% auto #0
 __all__ = ['FIG_DPI', 'ERROR_COLOURS', 'savefig', 'mask_errors', 'tissue', 'tiles', 'embedding', 'spatial', 'regions',
-           'reliability', 'km', 'lodo', 'cells', 'Report']
+           'reliability', 'km', 'lodo', 'cells', 'thumbnail', 'synth_truth', 'care_cohort', 'cell_section',
+           'xmodal_cases', 'Report']
 
 # %% ../nbs/82_pl.ipynb #a81fbf8f
 FIG_DPI = 200
@@ -236,6 +237,86 @@ def cells(adata, # a cell AnnData (centroids in obsm['spatial'], in the image's 
     ax.set_title(title or color, fontsize=9)
     ax.axis("off")
     return ax
+
+# %% ../nbs/82_pl.ipynb #a378e4a2
+def thumbnail(slide, # an open slide (or its path)
+              max_size:int=900, # longest side of the thumbnail, px
+              title:str|None=None, # axes title
+             ):
+    "The slide's thumbnail in a figure sized to its aspect ratio; returns the figure."
+    import matplotlib.pyplot as plt
+    from pathnb.pp import opened
+    with opened(slide) as s:
+        th = s.thumbnail(max_size=max_size)
+    fig, ax = plt.subplots(figsize=(5, 5 * th.shape[0] / th.shape[1]))
+    ax.imshow(th)
+    ax.axis("off")
+    if title:
+        ax.set_title(title, fontsize=9)
+    return fig
+
+def synth_truth(st, # a `pathnb.wsi.synth.SynthTissue`
+                mpp:float=16.0, # resolution of both panels, µm/px
+               ):
+    "A synthetic slide rendered at `mpp` next to its planted compartments; returns the figure."
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(1, 2, figsize=(9, 3.4))
+    ax[0].imshow(st.render(0, 0, int(st.width_um / mpp) + 1, int(st.height_um / mpp) + 1, mpp=mpp))
+    ax[1].imshow(st.compartments(mpp), cmap="tab10", vmin=0, vmax=9, interpolation="nearest")
+    for a in ax:
+        a.axis("off")
+    return fig
+
+def care_cohort(slides:list, # `CareSlide`s with planted `comp`
+                encoder, # a trained CARE encoder (Stage I or II)
+                merge_thr:float=0.3, # region merging of the CARE panel
+                seed:int=0, # k-means seed
+               ):
+    "One row per slide: planted compartments, k-means with the true k, CARE regions with the ROI; returns the figure."
+    import matplotlib.pyplot as plt
+    from pathnb.care.regions import care_encode, plot_regions
+    from pathnb.care.evaluation import kmeans_regions
+    fig, axs = plt.subplots(len(slides), 3, figsize=(7.5, 2.4 * len(slides)), squeeze=False)
+    for row, sl in zip(axs, slides):
+        e = care_encode(encoder, sl, merge_thr=merge_thr)
+        plot_regions(sl, sl.comp, ax=row[0], title="planted")
+        plot_regions(sl, kmeans_regions(sl, len(np.unique(sl.comp)), seed=seed), ax=row[1], title="k-means (true k)")
+        plot_regions(sl, e["assign"], e["roi_tiles"], ax=row[2], title="CARE + merge, ROI")
+    return fig
+
+def cell_section(adata, # a cell AnnData with `truth` and `pred` columns
+                 img:np.ndarray, # the section's image (cells' coordinates are its pixels)
+                 classes:list, # class order (colours)
+                 truth:str="true_type", # obs column of the true types
+                 pred:str="nuclass_pred", # obs column of the predictions
+                ):
+    "Three panels: the H&E, the true cell types and the predicted ones; returns the figure."
+    import matplotlib.pyplot as plt
+    fig, axs = plt.subplots(1, 3, figsize=(10.5, 3.6))
+    axs[0].imshow(img)
+    axs[0].axis("off")
+    axs[0].set_title("H&E (held-out section)", fontsize=9)
+    cells(adata, truth, img, classes, ax=axs[1], title="true cell type", legend=False)
+    cells(adata, pred, img, classes, ax=axs[2], title="NuClass (gate, calibrated)")
+    return fig
+
+def xmodal_cases(coh, # an `XModalCohort`
+                ):
+    "One case per institution (a malignant one where there is one): mammogram with its lesion, and the H&E patch."
+    import matplotlib.pyplot as plt
+    n = len(coh.institutions)
+    fig, axs = plt.subplots(2, n, figsize=(2.1 * n, 4.4), squeeze=False)
+    for d, inst in enumerate(coh.institutions):
+        idx = np.flatnonzero(coh.domain == d)
+        i = int(idx[np.argmax(coh.label[idx])])
+        axs[0, d].imshow(coh.mammo[i], cmap="gray", vmin=0, vmax=1)
+        axs[0, d].contour(coh.lesion[i].astype(float), [0.5], colors="r", linewidths=0.8)
+        axs[1, d].imshow(coh.histo[i, 0])
+        axs[0, d].set_title(f"{inst.name}: mammogram", fontsize=8)
+        axs[1, d].set_title(f"{inst.name}: H&E patch", fontsize=8)
+        for a in axs[:, d]:
+            a.axis("off")
+    return fig
 
 # %% ../nbs/82_pl.ipynb #8932df05
 _CSS = ("body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222;line-height:1.4}"
