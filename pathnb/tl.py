@@ -9,7 +9,7 @@ import pandas as pd
 from .core import InputError
 
 # %% auto #0
-__all__ = ['cluster', 'region_ari', 'spatial_probe', 'care_regions', 'kmeans_regions', 'grid_regions', 'nuclass']
+__all__ = ['cluster', 'region_ari', 'tissue_scores', 'spatial_probe', 'care_regions', 'kmeans_regions', 'grid_regions', 'nuclass']
 
 # %% ../nbs/81_tl.ipynb #6ebc6b76
 def _rep(adata, use_rep:str)->np.ndarray:
@@ -65,6 +65,20 @@ def region_ari(adata, # an AnnData with both labellings in obs
     y = adata.obs[truth_key].to_numpy().astype(int)
     m = y > 0
     return float(adjusted_rand_score(y[m], np.asarray(adata.obs[key])[m]))
+
+# %% ../nbs/81_tl.ipynb #9cc23206
+def tissue_scores(tm, # a `TissueMask` (from `pn.pp.tissue`): `mask` and its `mpp`
+                  truth, # the planted truth of a synthetic slide (`pathnb.wsi.synth.SynthTissue`)
+                 )->dict: # dice, iou, pen_kept, faint_found (rounded to 4 digits)
+    "Dice/IoU of a tissue mask against the planted tissue, the pen stroke kept and the faint fragment found."
+    from pathnb.wsi.tissue import mask_scores
+    gt = truth.tissue_mask(tm.mpp)
+    h, w = min(gt.shape[0], tm.mask.shape[0]), min(gt.shape[1], tm.mask.shape[1])
+    pred, gt = np.asarray(tm.mask, bool)[:h, :w], gt[:h, :w]
+    share = lambda m: round(float((pred & m).sum() / max(m.sum(), 1)), 4)
+    sc = mask_scores(pred, gt)
+    return dict(dice=round(sc["dice"], 4), iou=round(sc["iou"], 4), pen_kept=share(truth.pen_mask(tm.mpp)[:h, :w]),
+                faint_found=share(truth.faint_mask(tm.mpp)[:h, :w]))
 
 # %% ../nbs/81_tl.ipynb #845397f5
 def spatial_probe(adata, # a tile AnnData with obsm['spatial'] (level-0 centres)
