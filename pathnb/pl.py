@@ -17,7 +17,7 @@ from .wsi.containers import tiles_from_adata
 # %% auto #0
 __all__ = ['FIG_DPI', 'ERROR_COLOURS', 'savefig', 'mask_errors', 'tissue', 'tiles', 'embedding', 'spatial', 'regions',
            'reliability', 'km', 'lodo', 'cells', 'thumbnail', 'synth_truth', 'care_cohort', 'cell_section',
-           'xmodal_cases', 'Report']
+           'xmodal_cases', 'feature_panels', 'care_slide', 'Report']
 
 # %% ../nbs/82_pl.ipynb #a81fbf8f
 FIG_DPI = 200
@@ -316,6 +316,38 @@ def xmodal_cases(coh, # an `XModalCohort`
         axs[1, d].set_title(f"{inst.name}: H&E patch", fontsize=8)
         for a in axs[:, d]:
             a.axis("off")
+    return fig
+
+# %% ../nbs/82_pl.ipynb #f0fe7097
+def feature_panels(adata, # a tile AnnData with obsm['X_umap'] and clusters
+                   cluster_key:str="leiden", # obs column of the clusters
+                   truth_key:str="truth_compartment", # obs column of a planted truth (a first panel when present)
+                  ):
+    "UMAP coloured by the truth (if known) and by cluster, and the clusters in place on the slide; returns the figure."
+    import matplotlib.pyplot as plt
+    truth = truth_key in adata.obs
+    fig, axs = plt.subplots(1, 2 + truth, figsize=(4 * (2 + truth), 3.6))
+    if truth:
+        embedding(adata, truth_key, ax=axs[0], cmap="tab10", title="UMAP, coloured by planted compartment")
+    n = adata.obs[cluster_key].nunique()
+    embedding(adata, cluster_key, ax=axs[-2], title=f"UMAP, coloured by Leiden cluster ({n})")
+    spatial(adata, cluster_key, ax=axs[-1], title="Leiden clusters on the slide (level-0 px)")
+    return fig
+
+def care_slide(adata, # a tile AnnData with CARE regions (`pn.tl.care_regions`)
+               slide, # the slide (open, or its path)
+               key:str="care_region", # obs column of the regions (the ROI is uns[key.replace('region', 'roi')])
+               truth_key:str="truth_compartment", # obs column of a planted truth (a second panel when present)
+              ):
+    "CARE regions and the ROI on the thumbnail, next to the planted compartments when known; returns the figure."
+    import matplotlib.pyplot as plt
+    truth = truth_key in adata.obs
+    roi_key = key.replace("region", "roi")
+    fig, axs = plt.subplots(1, 1 + truth, figsize=(5 + 4 * truth, 3.8), squeeze=False)
+    n = adata.uns[roi_key]["n_regions"]
+    regions(adata, slide, key, roi_key, ax=axs[0, 0], title=f"CARE adaptive regions ({n}) and ROI (black)")
+    if truth:
+        regions(adata, slide, truth_key, None, ax=axs[0, 1], title="planted compartments", cmap="tab10")
     return fig
 
 # %% ../nbs/82_pl.ipynb #8932df05
