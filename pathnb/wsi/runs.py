@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from fastcore.script import call_parse
 from ..core import (PathnbError, InputError, SlideError, atomic_path, atomic_write_text, progress, get_logger,
-                         renamed_arg, clean_stale_tmp, cli_errors, error_reason)
+                         renamed_arg, clean_stale_tmp, cli_errors, error_reason, run_isolated)
 from .slide import open_slide
 from .tissue import detect_tissue
 from .tiling import tile_slide
@@ -200,14 +200,15 @@ def _slide_task(i:int, row:dict, out_dir:Path, slide_mpp:float|None, extra_cols:
     mpp = _py(row.get("mpp"))
     mpp = slide_mpp if mpp is None else float(mpp)
     kw = dict(kwargs, modality=str(row["modality"])) if _py(row.get("modality")) is not None else kwargs
-    try:
+    def work():
         with warnings.catch_warnings():   # an empty slide is logged by the caller, once
             warnings.filterwarnings("ignore", message=re.escape(f"{sid}: no tiles"), category=UserWarning)
-            r = process_slide(row["slide"], out_dir, slide_id=sid, slide_mpp=mpp,
-                              obs={c: row[c] for c in extra_cols}, **kw)
-    except Exception as e:
-        atomic_write_text(out_dir/"logs"/f"{sid}.log", "".join(traceback.format_exception(e)))
-        return i, dict(base, status="failed", reason=error_reason(e), output=""), f"{sid}: failed: {error_reason(e)}", e
+            return process_slide(row["slide"], out_dir, slide_id=sid, slide_mpp=mpp,
+                                 obs={c: row[c] for c in extra_cols}, **kw)
+    o = run_isolated(work, log=out_dir/"logs"/f"{sid}.log")   # the rule of every batch item (the demo's steps too)
+    if o.status == "failed":
+        return i, dict(base, status="failed", reason=o.reason, output=""), f"{sid}: failed: {o.reason}", o.error
+    r = o.result
     empty = r.pop("empty")
     res = dict(base, status="empty" if empty else "done", reason=empty, output=str(out_dir/f"{sid}.h5ad"),
                **{k: v for k, v in r.items() if k != "slide_id"})
