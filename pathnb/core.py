@@ -13,7 +13,7 @@ import numpy as np
 __all__ = ['seed_everything', 'PathnbError', 'InputError', 'SlideError', 'MppError', 'WeightsError', 'ModalityError',
            'cli_errors', 'renamed_arg', 'error_reason', 'get_device', 'get_logger', 'progress', 'current_umask',
            'atomic_path', 'atomic_write_text', 'atomic_write_bytes', 'clean_stale_tmp', 'Outcome', 'run_isolated',
-           'run_step', 'shared_data', 'cache_dir']
+           'run_step', 'run_steps', 'shared_data', 'cache_dir']
 
 # %% ../nbs/00_core.ipynb #d866c8b7
 def seed_everything(seed:int=0, # seed for Python, NumPy and torch (CPU and all GPUs)
@@ -316,6 +316,42 @@ def run_step(out:str|Path, # the run's folder: results in steps/<name>.json, tra
         atomic_write_text(p, json.dumps(res, indent=1, default=_json_default))
         return res
     return run_isolated(call, out/"logs"/f"{name}.log", done)
+
+# %% ../nbs/00_core.ipynb #259812a7
+def run_steps(out:str|Path, # the run's folder (steps/, logs/)
+              steps:dict, # name -> (fn, needs): fn() returns a JSON-able dict; needs: names of earlier steps
+              wanted:list|None=None, # names to run, plus what they need (None: all)
+              wrap=None, # callable(name, fn) -> the callable to run instead of fn
+              log=None, # a logger: one warning line per failed step
+              results:dict|None=None, # filled as steps finish, so that later steps can read earlier results
+              desc:str="steps", # label of the progress bar over the steps
+             )->tuple: # ({name: (status, reason, seconds)}, {name: result of each finished step})
+    "Run steps in order with `run_step`: resume, skip what a failed step's dependants need, record every outcome."
+    want, todo = set(), list(steps if wanted is None else wanted)
+    while todo:
+        n = todo.pop()
+        if n not in steps:
+            raise InputError(f"unknown step {n!r}", path="steps", fix=f"choose from {', '.join(steps)}")
+        if n not in want:
+            want.add(n)
+            todo += list(steps[n][1])
+    status, results = {}, {} if results is None else results
+    bar = progress(list(steps.items()), desc=desc)
+    for n, (fn, needs) in bar:
+        bar.set_postfix_str(n)
+        missing = [d for d in needs if status[d][0] not in ("ok", "resumed")]
+        if n not in want and not (Path(out)/"steps"/f"{n}.json").exists():
+            status[n] = ("not run", "not requested", None)
+        elif missing:
+            status[n] = ("skipped", "needs " + ", ".join(f"{d} ({status[d][0]})" for d in missing), None)
+        else:
+            o = run_step(out, n, wrap(n, fn) if wrap else fn)
+            status[n] = (o.status, o.reason, o.seconds)
+            if o.status == "failed" and log is not None:
+                log.warning(f"{n}: failed: {o.reason} (traceback in {Path(out)/'logs'/n}.log)")
+            if o.status != "failed":
+                results[n] = o.result
+    return status, results
 
 # %% ../nbs/00_core.ipynb #0ed22771
 def shared_data(rel:str="", # path inside the shared data folder, e.g. "slides/CMU-1-Small-Region.svs"
