@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from fastcore.script import call_parse
 from ..core import InputError, SlideError, atomic_write_text, progress, get_logger, seed_everything
-from ..core import clean_stale_tmp, run_step
+from ..core import clean_stale_tmp, run_steps
 from ..wsi.synth import write_synth_slide, SynthTissue
 from .. import pp, tl, pl
 from .report import write_report
@@ -206,7 +206,6 @@ def _step_tiles(ctx:DemoContext)->dict:
 # %% ../../nbs/app/95_demo.ipynb #aec22429
 def _step_features(ctx:DemoContext)->dict:
     "Embed every tile, cluster the features and draw their UMAP; probe them against the planted compartments."
-    import matplotlib.pyplot as plt
     from pathnb.wsi.containers import read_adata, write_adata, feature_key
     cfg, h5 = ctx.cfg, ctx.out/"tiles"/"slide.h5ad"
     a = read_adata(h5)
@@ -222,24 +221,18 @@ def _step_features(ctx:DemoContext)->dict:
     res = dict(encoder=enc.name, weights=how, dim=int(a.obsm[key].shape[1]), input_px=enc.input_size,
                n_tiles=int(a.n_obs), tiles_per_second=round(a.n_obs / max(secs, 1e-6), 1),
                leiden_clusters=int(a.obs["leiden"].nunique()))
-    truth = "truth_compartment" in a.obs
-    fig, axs = plt.subplots(1, 2 + truth, figsize=(4 * (2 + truth), 3.6))
     tables = {"features": _row(res)}
-    if truth:
-        pl.embedding(a, "truth_compartment", ax=axs[0], cmap="tab10", title="UMAP, coloured by planted compartment")
+    if "truth_compartment" in a.obs:
         res["leiden_ari"] = tables["features"][0]["leiden_ari"] = round(tl.region_ari(a, "leiden"), 4)
         kind = "random" if how.startswith("RANDOM") else "pretrained"
         reps = {f"{enc.name} ({kind} weights)": key, "colour/texture statistics (12)": "X_colour_texture"}
         probes = {n: tl.spatial_probe(a, r, n_boot=cfg.n_boot, seed=cfg.seed) for n, r in reps.items()}
         tables["feature_probe"] = [dict(features=n, **v) for n, v in probes.items() if v is not None]
-    pl.embedding(a, "leiden", ax=axs[-2], title=f"UMAP, coloured by Leiden cluster ({res['leiden_clusters']})")
-    pl.spatial(a, "leiden", ax=axs[-1], title="Leiden clusters on the slide (level-0 px)")
-    return ctx.finish(res | dict(key=key), {"umap": fig}, tables)
+    return ctx.finish(res | dict(key=key), {"umap": pl.feature_panels(a)}, tables)
 
 # %% ../../nbs/app/95_demo.ipynb #83994078
 def _step_care(ctx:DemoContext)->dict:
     "CARE on a synthetic cohort (regions vs planted compartments), then adaptive regions and ROI of the demo slide."
-    import matplotlib.pyplot as plt
     from pathnb.care.evaluation import care_cohort_benchmark
     from pathnb.wsi.containers import read_adata, write_adata, feature_key
     cfg, h5 = ctx.cfg, ctx.out/"tiles"/"slide.h5ad"
@@ -261,12 +254,6 @@ def _step_care(ctx:DemoContext)->dict:
                slide_regions=int(roi["n_regions"]), slide_roi_tiles=int(len(roi["tiles"])),
                slide_roi_weight=round(float(roi["weight"]), 4))
     tables = {"care_region_recovery": _records(c["recovery"]), "care_summary": _row(res)}
-    fig, axs = plt.subplots(1, 1 + truth, figsize=(5 + 4 * truth, 3.8), squeeze=False)
-    with ctx.slide() as s:
-        pl.regions(a, s, ax=axs[0, 0], title=f"CARE adaptive regions ({roi['n_regions']}) and ROI (black)")
-        if truth:
-            pl.regions(a, s, "truth_compartment", roi_key=None, ax=axs[0, 1], title="planted compartments",
-                       cmap="tab10")
     if truth:
         kk = len(np.unique(a.obs["truth_compartment"][a.obs["truth_compartment"] > 0]))
         tl.kmeans_regions(a, kk, use_rep=key, seed=cfg.seed)
@@ -275,6 +262,8 @@ def _step_care(ctx:DemoContext)->dict:
                  f"{kk})", "grid_region": f"fixed {encs.cfg.k}×{encs.cfg.k} grid"}
         tables["care_demo_slide"] = [dict(method=n, ari=round(tl.region_ari(a, col), 4),
                                           regions=int(a.obs[col].nunique())) for col, n in names.items()]
+    with ctx.slide() as s:
+        fig = pl.care_slide(a, s)
     figs = {"care_slide": fig, "care_regions": pl.care_cohort(c["test"].slides[:3], c["stage2"], seed=cfg.seed)}
     res |= dict(k=c["k"], anchors=encs.cfg.K)
     return ctx.finish(res, figs, tables, ["care_embeddings.npz", "care_cohort.csv", "care_stage2"])
@@ -385,33 +374,29 @@ STEPS = {s.name: s for s in [
 ]}
 
 def parse_steps(steps:str|list|None)->list:
-    "Step names from 'a,b' (None: all), with the steps they need; unknown names raise `InputError`."
+    "Step names from 'a,b' (None: all); unknown names raise `InputError` naming --steps."
     if steps is None or steps == "" or steps == "all":
         return list(STEPS)
     names = [s.strip() for s in (steps.split(",") if isinstance(steps, str) else steps) if s.strip()]
     bad = [n for n in names if n not in STEPS]
     if bad or not names:
         raise InputError(f"unknown step(s) {bad or names}", path="--steps", fix=f"choose from {','.join(STEPS)}")
-    want, todo = set(), list(names)
-    while todo:
-        n = todo.pop()
-        if n not in want:
-            want.add(n)
-            todo += list(STEPS[n].needs)
-    return [n for n in STEPS if n in want]
+    return names
 
 # %% ../../nbs/app/95_demo.ipynb #4894c58e
-def _run_one(ctx:DemoContext, step:DemoStep):
-    "Run (or resume) one step with `pathnb.core.run_step`; warnings it raised are kept in its result."
-    def call():
-        seed_everything(ctx.cfg.seed)
-        _set_threads(ctx.threads)
-        with warnings.catch_warnings(record=True) as w:
-            warnings.simplefilter("always")
-            r = step.fn(ctx)
-        msgs = list(dict.fromkeys(f"{x.category.__name__}: {str(x.message).splitlines()[0][:200]}" for x in w))
-        return r | ({"warnings": msgs[:8]} if msgs else {})
-    return run_step(ctx.out, step.name, call)
+def _wrap(ctx:DemoContext):
+    "What runs around every step: seeds, torch threads, and the warnings it raised kept in its result."
+    def wrap(name, fn):
+        def call():
+            seed_everything(ctx.cfg.seed)
+            _set_threads(ctx.threads)
+            with warnings.catch_warnings(record=True) as w:
+                warnings.simplefilter("always")
+                r = fn(ctx)
+            msgs = list(dict.fromkeys(f"{x.category.__name__}: {str(x.message).splitlines()[0][:200]}" for x in w))
+            return r | ({"warnings": msgs[:8]} if msgs else {})
+        return call
+    return wrap
 
 def _prepare_out(out:Path, cfg:DemoConfig, force:bool):
     "Create `out` (emptying it with `force`, only if it is a demo folder); refuse to mix settings."
@@ -450,22 +435,9 @@ def run_demo(out:str|Path="pathnb_demo", # report folder; re-running resumes fin
     get_device(device)   # a missing GPU fails here, not inside a step
     out = Path(out)
     _prepare_out(out, cfg, force)
-    ctx, log, status = DemoContext(out, cfg, {}, device, threads), get_logger("pathnb.app.demo"), {}
-    bar = progress(list(STEPS.values()), desc="pathnb demo")
-    for step in bar:
-        bar.set_postfix_str(step.name)
-        missing = [d for d in step.needs if status[d][0] not in ("ok", "resumed")]
-        if step.name not in wanted and not (out/"steps"/f"{step.name}.json").exists():
-            status[step.name] = ("not run", "not requested (--steps)", None)
-        elif missing:
-            status[step.name] = ("skipped", "needs " + ", ".join(f"{d} ({status[d][0]})" for d in missing), None)
-        else:
-            o = _run_one(ctx, step)
-            status[step.name] = (o.status, o.reason, o.seconds)
-            if o.status == "failed":
-                log.warning(f"{step.name}: failed: {o.reason} (traceback in {out/'logs'/step.name}.log)")
-            else:
-                ctx.results[step.name] = o.result
+    ctx = DemoContext(out, cfg, {}, device, threads)
+    status, _ = run_steps(out, {n: (s.fn, s.needs) for n, s in STEPS.items()}, wanted, _wrap(ctx),
+                          get_logger("pathnb.app.demo"), ctx.results, desc="pathnb demo")
     return write_report(out, cfg, STEPS, status, ctx.results, time.time() - t_start)
 
 # %% ../../nbs/app/95_demo.ipynb #6b7872c0
