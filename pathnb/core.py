@@ -13,7 +13,7 @@ import numpy as np
 __all__ = ['seed_everything', 'PathnbError', 'InputError', 'SlideError', 'MppError', 'WeightsError', 'ModalityError',
            'cli_errors', 'renamed_arg', 'error_reason', 'get_device', 'get_logger', 'progress', 'current_umask',
            'atomic_path', 'atomic_write_text', 'atomic_write_bytes', 'clean_stale_tmp', 'Outcome', 'run_isolated',
-           'run_step', 'run_steps', 'shared_data', 'cache_dir']
+           'run_step', 'run_steps', 'run_folder', 'shared_data', 'cache_dir']
 
 # %% ../nbs/00_core.ipynb #d866c8b7
 def seed_everything(seed:int=0, # seed for Python, NumPy and torch (CPU and all GPUs)
@@ -352,6 +352,37 @@ def run_steps(out:str|Path, # the run's folder (steps/, logs/)
             if o.status != "failed":
                 results[n] = o.result
     return status, results
+
+# %% ../nbs/00_core.ipynb #ca9a62e8
+def run_folder(out:str|Path, # the run's output folder
+               settings:dict, # JSON-able settings that decide the results (stored in `out/name`)
+               force:bool=False, # start over: delete `out` first (only if a run of this kind made it)
+               name:str="config.json", # file the settings are stored in
+               what:str="pathnb run folder", # what the folder is, for the error messages
+              )->Path:
+    "Create (or reopen, to resume) a run folder; refuse other settings than those stored in it."
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError("exists and is not a folder", path=out, fix="pass another output folder",
+                         cli_fix="pass another --out")
+    if force and out.exists() and any(out.iterdir()):
+        if not ((out/name).exists() or (out/"steps").is_dir()):
+            raise InputError(f"refusing to delete a folder that is not a {what}", path=out,
+                             fix="pass an empty or new folder", cli_fix="pass an empty or new --out")
+        import shutil
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    clean_stale_tmp(out)
+    p, new = out/name, json.loads(json.dumps(settings))
+    old = json.loads(p.read_text()) if p.exists() else new
+    diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    if diff:
+        raise InputError(f"this folder was made with other settings ({', '.join(diff)})", path=out,
+                         fix="re-run with the same settings to resume, force=True to start over, or another folder",
+                         cli_fix="re-run with the same settings to resume, add --force to start over, or use another "
+                         "--out")
+    atomic_write_text(p, json.dumps(new, indent=1))
+    return out
 
 # %% ../nbs/00_core.ipynb #0ed22771
 def shared_data(rel:str="", # path inside the shared data folder, e.g. "slides/CMU-1-Small-Region.svs"

@@ -4,14 +4,14 @@
 
 # %% ../../nbs/app/95_demo.ipynb #92a8279a
 from __future__ import annotations
-import os, sys, json, time, shutil, warnings
+import os, sys, json, time, warnings
 from pathlib import Path
 from dataclasses import dataclass, field, asdict, fields, replace
 import numpy as np
 import pandas as pd
 from fastcore.script import call_parse
-from ..core import InputError, SlideError, atomic_write_text, progress, get_logger, seed_everything
-from ..core import clean_stale_tmp, run_steps
+from ..core import InputError, SlideError, get_logger, seed_everything
+from ..core import run_folder, run_steps
 from ..wsi.synth import write_synth_slide, SynthTissue
 from .. import pp, tl, pl
 from .report import write_report
@@ -398,25 +398,6 @@ def _wrap(ctx:DemoContext):
         return call
     return wrap
 
-def _prepare_out(out:Path, cfg:DemoConfig, force:bool):
-    "Create `out` (emptying it with `force`, only if it is a demo folder); refuse to mix settings."
-    if out.exists() and not out.is_dir():
-        raise InputError("exists and is not a folder", path=out, fix="pass another --out")
-    if force and out.exists() and any(out.iterdir()):
-        if not ((out/"config.json").exists() or (out/"steps").is_dir()):
-            raise InputError("refusing to delete a folder that is not a pathnb demo report", path=out,
-                             fix="pass an empty or new --out")
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
-    clean_stale_tmp(out)
-    p, new = out/"config.json", json.loads(json.dumps(asdict(cfg)))
-    old = json.loads(p.read_text()) if p.exists() else new
-    diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-    if diff:
-        raise InputError(f"this report folder was made with other settings ({', '.join(diff)})", path=out,
-                         fix="re-run with the same settings to resume, add --force to start over, or use another --out")
-    atomic_write_text(p, json.dumps(new, indent=1))
-
 # %% ../../nbs/app/95_demo.ipynb #ddd3a04f
 def run_demo(out:str|Path="pathnb_demo", # report folder; re-running resumes finished steps
              steps:str|list|None=None, # steps to run ("care,nuclass"); the steps they need are added
@@ -434,7 +415,7 @@ def run_demo(out:str|Path="pathnb_demo", # report folder; re-running resumes fin
         raise InputError(f"threads must be ≥ 0, got {threads}", path="--threads")
     get_device(device)   # a missing GPU fails here, not inside a step
     out = Path(out)
-    _prepare_out(out, cfg, force)
+    run_folder(out, asdict(cfg), force, what="pathnb demo report folder")
     ctx = DemoContext(out, cfg, {}, device, threads)
     status, _ = run_steps(out, {n: (s.fn, s.needs) for n, s in STEPS.items()}, wanted, _wrap(ctx),
                           get_logger("pathnb.app.demo"), ctx.results, desc="pathnb demo")
