@@ -134,9 +134,13 @@ def _records(df:pd.DataFrame, digits:int=4)->list:
     "JSON-able rows with rounded floats."
     return json.loads(df.round(digits).to_json(orient="records"))
 
-def _row(res:dict, *keys)->list:
-    "A one-row table of `res` (all its plain values, or `keys`)."
-    return [{k: v for k, v in res.items() if (k in keys if keys else not isinstance(v, (dict, list)))}]
+def _rounded(d:dict, digits:int=4)->dict:
+    "`d` with its floats rounded."
+    return {k: round(v, digits) if isinstance(v, float) else v for k, v in d.items()}
+
+def _row(res:dict)->list:
+    "A one-row table of the plain values of `res`."
+    return [{k: v for k, v in res.items() if not isinstance(v, (dict, list))}]
 
 def _set_threads(n:int):
     "Use `n` torch CPU threads (0: leave torch's setting); numba code in scanpy may have reset OpenMP's count."
@@ -247,12 +251,10 @@ def _step_care(ctx:DemoContext)->dict:
     _set_threads(ctx.threads)
     encs = tl.care_regions(a, key, epochs=cfg.slide_ssl_epochs, seed=cfg.seed, device=ctx.device)
     write_adata(a, h5)
-    roi, truth, rr = a.uns["care_roi"], "truth_compartment" in a.obs, c["retrieval"]
-    res = dict(train_slides=cfg.care_slides[0], test_slides=cfg.care_slides[1],
-               stage1_final_loss=round(c["stage1_loss"], 4), recall_at_1=round(rr["recall@1"], 4),
-               recall_at_5=round(rr["recall@5"], 4), chance_at_5=round(rr["chance@5"], 4), slide_tiles=int(a.n_obs),
-               slide_regions=int(roi["n_regions"]), slide_roi_tiles=int(len(roi["tiles"])),
-               slide_roi_weight=round(float(roi["weight"]), 4))
+    roi, truth = a.uns["care_roi"], "truth_compartment" in a.obs
+    res = _rounded(c["summary"]) | dict(slide_tiles=int(a.n_obs), slide_regions=int(roi["n_regions"]),
+                                        slide_roi_tiles=int(len(roi["tiles"])),
+                                        slide_roi_weight=round(float(roi["weight"]), 4))
     tables = {"care_region_recovery": _records(c["recovery"]), "care_summary": _row(res)}
     if truth:
         kk = len(np.unique(a.obs["truth_compartment"][a.obs["truth_compartment"] > 0]))
@@ -275,20 +277,10 @@ def _step_nuclass(ctx:DemoContext)->dict:
     cfg = ctx.cfg
     b = nuclass_benchmark(cfg.nuclass_sections, cfg.nuclass_px, epochs=cfg.nuclass_epochs,
                           gate_epochs=cfg.nuclass_gate_epochs, seed=cfg.seed, device=ctx.device)
-    model, (sl, at), R, lab = b["model"], b["test"], b["report"], b["labels"]
-    model.save(ctx.out/"nuclass_model.safetensors")
-    o, xy = at.obs, at.obsm["spatial"]
-    cells = pd.DataFrame(dict(cell=at.obs_names, x=xy[:, 0], y=xy[:, 1], true=o["true_type"], local=o["nuclass_local"],
-                              glob=o["nuclass_global"], gate=o["nuclass_pred"], gate_weight=o["nuclass_gate"],
-                              confidence=o["nuclass_confidence"]))
-    cells.round(4).to_csv(ctx.out/"nuclass_cells.csv", index=False)
-    mf, ece = R["macro_f1"], R["ece"]
-    res = dict(sections=cfg.nuclass_sections, train_sections=len(b["train"]), test_cells=int(at.n_obs),
-               train_cells=lab["cells"], confident_label_fraction=round(lab["confident_fraction"], 4),
-               confident_label_accuracy=round(lab["confident_accuracy"], 4), macro_f1_local=round(mf["local"], 4),
-               macro_f1_global=round(mf["glob"], 4), macro_f1_gate=round(mf["gate"], 4),
-               macro_f1_oracle=round(mf["oracle"], 4), ece_gate=round(ece["gate"], 4),
-               ece_gate_calibrated=round(ece["gate_calibrated"], 4), temperature=round(model.temperature, 4))
+    (sl, at), R = b["test"], b["report"]
+    b["model"].save(ctx.out/"nuclass_model.safetensors")
+    b["cells"].round(4).to_csv(ctx.out/"nuclass_cells.csv", index=False)
+    res = _rounded(b["summary"])
     per = R["per_class"].rename(columns={"glob": "global"}).rename_axis("class").reset_index()
     tables = {"nuclass_summary": _row(res), "nuclass_per_class_f1": _records(per),
               "nuclass_complementarity": _records(R["complementarity"].reset_index())}

@@ -162,8 +162,11 @@ def care_cohort_benchmark(n_train:int=48, # training slides of the synthetic coh
     emb = dict(slide=(Etr["slide"], Ete["slide"]), roi=(Etr["roi"], Ete["roi"]),
                mean=(mean_pool(train), mean_pool(test)))
     meta = pd.concat([train.meta.assign(split="train"), test.meta.assign(split="test")], ignore_index=True)
-    return dict(recovery=rec, retrieval=retrieval_recall(al, test, "rna"), train=train, test=test, stage1=enc1,
-                stage2=al.encoder, k=k, stage1_loss=float(hist[-1]["loss"]), embeddings=emb, meta=meta)
+    rr = retrieval_recall(al, test, "rna")
+    summary = dict(train_slides=n_train, test_slides=n_test, stage1_final_loss=float(hist[-1]["loss"]),
+                   recall_at_1=rr["recall@1"], recall_at_5=rr["recall@5"], chance_at_5=rr["chance@5"])
+    return dict(summary=summary, recovery=rec, retrieval=rr, train=train, test=test, stage1=enc1, stage2=al.encoder,
+                k=k, stage1_loss=summary["stage1_final_loss"], embeddings=emb, meta=meta)
 
 # %% ../../nbs/care/24_evaluation.ipynb #29c88d78
 def care_step_overhead(encoder:CareEncoder, # the encoder to time

@@ -377,7 +377,7 @@ def nuclass_benchmark(n_sections:int=5, # synthetic sections: n-2 for training, 
                       batch_size:int=64, # cells per batch
                       device:str="cpu", # torch device
                      )->dict:
-    "Train NuClass on synthetic sections and score it on a held-out one (predictions written into its AnnData)."
+    "Train NuClass on synthetic sections and score it on a held-out one: a summary, per-cell predictions, the model."
     if n_sections < 3:
         raise InputError(f"n_sections={n_sections}: need training, validation and test sections", path="n_sections",
                          fix="use at least 3")
@@ -389,9 +389,20 @@ def nuclass_benchmark(n_sections:int=5, # synthetic sections: n-2 for training, 
     tc = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, device=device)
     model, _ = fit_nuclass(train, val, spec, classes=classes, cfg=tc, gate_epochs=gate_epochs)
     P = predict_nuclass(model, [test], label_key="true_type", cfg=TrainConfig(batch_size=batch_size, device=device))
-    write_predictions(test[1], P, classes)
-    return dict(model=model, train=train, val=val, test=test, P=P, report=evaluate_nuclass(P, classes),
-                labels=marker_label_quality(train), classes=classes)
+    at = write_predictions(test[1], P, classes)
+    R, lab = evaluate_nuclass(P, classes), marker_label_quality(train)
+    mf, ece = R["macro_f1"], R["ece"]
+    summary = dict(sections=n_sections, train_sections=len(train), test_cells=int(at.n_obs), train_cells=lab["cells"],
+                   confident_label_fraction=lab["confident_fraction"],
+                   confident_label_accuracy=lab["confident_accuracy"], macro_f1_local=mf["local"],
+                   macro_f1_global=mf["glob"], macro_f1_gate=mf["gate"], macro_f1_oracle=mf["oracle"],
+                   ece_gate=ece["gate"], ece_gate_calibrated=ece["gate_calibrated"], temperature=model.temperature)
+    o, xy = at.obs, at.obsm["spatial"]
+    cells = pd.DataFrame(dict(cell=at.obs_names, x=xy[:, 0], y=xy[:, 1], true=o["true_type"], local=o["nuclass_local"],
+                              glob=o["nuclass_global"], gate=o["nuclass_pred"], gate_weight=o["nuclass_gate"],
+                              confidence=o["nuclass_confidence"]))
+    return dict(summary=summary, cells=cells, model=model, train=train, val=val, test=test, P=P, report=R,
+                labels=lab, classes=classes)
 
 # %% ../../nbs/nuclass/34_evaluation.ipynb #df5c1fef
 def _split(s):
