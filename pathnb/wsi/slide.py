@@ -4,7 +4,7 @@
 
 # %% ../../nbs/wsi/02_slide.ipynb #3b5da1a1
 from __future__ import annotations
-import math, re, sys, warnings, contextlib, threading
+import ctypes, math, re, sys, warnings, contextlib, threading
 from pathlib import Path
 import numpy as np
 from PIL import Image
@@ -174,7 +174,7 @@ class _OpenSlideReader:
         if self._raw is None:
             return None
         buf = np.empty((h, w), np.uint32)
-        self._raw(self.os._osr, buf.ctypes.data_as(self._ptr), X, Y, level, w, h)
+        self._raw(self.os._osr, ctypes.cast(buf.ctypes.data, self._ptr), X, Y, level, w, h)
         return buf
     def _window(self, level, x0, y0, x1, y1)->np.ndarray:
         "A level window as uint8 RGB (transparent pixels composited on white)."
