@@ -399,8 +399,10 @@ class SlideEmbedder:
                  device:str="auto", # where the encoder runs: auto, cpu, cuda, cuda:1 …
                  channels:list|None=None, # fluorescence: the 1 or 3 channels the encoder sees
                  force:bool=False, # embed fluorescence slides with an H&E encoder anyway
+                 amp:str|None=None, # "bf16": bfloat16 autocast (faster where the CPU/GPU has it); None: exact fp32
                 ):
         self.encoder, self.weights, self.random_weights = encoder, weights, random_weights
+        self.amp = amp
         self.batch_size, self.num_workers, self.device = batch_size, num_workers, device
         self.channels, self.force, self._enc = channels, force, None
         self.name = self.load().name   # a bad name or weights file fails here, before the first slide
@@ -425,7 +427,8 @@ class SlideEmbedder:
                 )->np.ndarray:
         "The features of `tiles`, one row per tile."
         from pathnb.wsi.features import extract_features
-        extra = {k: v for k, v in dict(channels=self.channels, force=self.force or None).items() if v is not None}
+        extra = dict(channels=self.channels, force=self.force or None, amp=getattr(self, "amp", None))
+        extra = {k: v for k, v in extra.items() if v is not None}
         return extract_features(slide, tiles, self.load(), batch_size=self.batch_size, num_workers=self.num_workers,
                                 device=self.device, **extra)
 
@@ -486,6 +489,7 @@ def run(manifest:str, # CSV with a 'slide' column (optional: slide_id, mpp, meta
         channels:str|None=None, # fluorescence: 1 or 3 comma-separated channels the encoder sees
         force:bool=False, # embed fluorescence slides with an H&E encoder anyway
         batch_size:int=64, # tiles per forward pass
+        amp:str|None=None, # bf16: bfloat16 autocast, ~1.8x faster on CPUs with native bf16 (default: exact fp32)
         num_workers:int|None=None, # tile-reading processes (default: min(4, CPUs − 1))
         device:str="auto", # auto, cpu, cuda, cuda:1 …
         mpp:float|None=None, # deprecated: use --slide-mpp
@@ -499,14 +503,15 @@ def run(manifest:str, # CSV with a 'slide' column (optional: slide_id, mpp, meta
         shard = slurm_shard()
         if shard is not None:
             print(f"shard {shard} (from SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT)")
-    emb = _embedder(encoder, weights, random_weights, batch_size, num_workers, device, _channels(channels), force)
+    emb = _embedder(encoder, weights, random_weights, batch_size, num_workers, device, _channels(channels), force, amp)
     summ = run_manifest(manifest, out, shard=shard, resume=resume, skip_errors=skip_errors, slide_mpp=slide_mpp,
                         jobs=jobs, tile_mpp=tile_mpp, magnification=magnification, tile_px=tile_px,
                         min_tissue=min_tissue, mpp_tolerance=mpp_tolerance,
                         channel=_channel(channel), modality=modality, embed=emb, encoder=emb.name if emb else None)
     _report(summ, out, shard)
 
-def _embedder(encoder, weights, random_weights, batch_size, num_workers, device, channels=None, force=False):
+def _embedder(encoder, weights, random_weights, batch_size, num_workers, device, channels=None, force=False,
+              amp=None):
     "The `SlideEmbedder` for `process_slide`, or None without an encoder."
     if encoder is None:
         if weights or random_weights:
@@ -514,7 +519,7 @@ def _embedder(encoder, weights, random_weights, batch_size, num_workers, device,
                              fix="name the encoder, e.g. --encoder uni")
         return None
     return SlideEmbedder(encoder, weights=weights, random_weights=random_weights, batch_size=batch_size,
-                         num_workers=num_workers, device=device, channels=channels, force=force)
+                         num_workers=num_workers, device=device, channels=channels, force=force, amp=amp)
 
 @call_parse
 def embed(slide:str, # slide file
@@ -532,6 +537,7 @@ def embed(slide:str, # slide file
           channels:str|None=None, # fluorescence: 1 or 3 comma-separated channels the encoder sees
           force:bool=False, # embed a fluorescence slide with an H&E encoder anyway
           batch_size:int=64, # tiles per forward pass
+          amp:str|None=None, # bf16: bfloat16 autocast, ~1.8x faster on CPUs with native bf16 (default: exact fp32)
           num_workers:int|None=None, # tile-reading processes
           device:str="auto", # auto, cpu, cuda …
           overwrite:bool=False, # recompute features already in OUT
@@ -561,7 +567,8 @@ def embed(slide:str, # slide file
     if read_adata(dest).n_obs == 0:
         print(f"{Path(slide).name}: no tiles, nothing to embed → {dest}")
         return
-    extra = {k: v for k, v in dict(channels=_channels(channels), force=force or None).items() if v is not None}
+    extra = dict(channels=_channels(channels), force=force or None, amp=amp)
+    extra = {k: v for k, v in extra.items() if v is not None}
     with open_slide(slide, slide_mpp=slide_mpp, modality=modality) as s:
         a = embed_slide(s, enc, out=dest, overwrite=overwrite, batch_size=batch_size, num_workers=num_workers,
                         device=device, show_progress=True, **extra)
