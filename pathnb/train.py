@@ -15,7 +15,8 @@ from torch import nn
 from .core import InputError, WeightsError, seed_everything, get_device, progress, atomic_path
 
 # %% auto #0
-__all__ = ['FitConfig', 'save_model', 'checkpoint_meta', 'load_model', 'StopFit', 'shard', 'fit', 'GatedAttentionPool']
+__all__ = ['FitConfig', 'save_model', 'checkpoint_meta', 'load_model', 'StopFit', 'rank_world', 'shard', 'fit',
+           'GatedAttentionPool']
 
 # %% ../nbs/01_train.ipynb #cc2fd6b8
 _OPTIMIZERS = ("adamw", "adam", "sgd")
@@ -322,7 +323,7 @@ def _read_ckpt(folder:Path, model:nn.Module)->dict:
     return torch.load(folder/"state.pt", map_location="cpu", weights_only=True)
 
 # %% ../nbs/01_train.ipynb #5c862ebc
-def _rank_world()->tuple[int, int]:
+def rank_world()->tuple[int, int]:
     "This process's rank and the number of processes (0, 1 outside multi-process training)."
     dist = torch.distributed
     if dist.is_available() and dist.is_initialized():
@@ -334,7 +335,7 @@ def shard(seq, # a sequence (list, array, tensor, batch indices) to split betwee
           world:int|None=None, # number of processes (default: from torch.distributed or WORLD_SIZE)
          ):
     "This process's share of `seq`: items rank, rank+world, … (all of it in a single process)."
-    r, w = _rank_world()
+    r, w = rank_world()
     rank = r if rank is None else rank
     world = w if world is None else world
     if world < 1 or not 0 <= rank < world:

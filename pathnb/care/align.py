@@ -16,7 +16,7 @@ from ..core import InputError, seed_everything, get_logger, renamed_arg
 from ..train import FitConfig, fit, load_model
 from .data import CareCohort, check_slide
 from .regions import CareConfig, CareEncoder, care_encode
-from .ssl import crop_slide, load_care_encoder, load_cohort, _model_file, _epoch_means
+from .ssl import crop_slide, load_care_encoder, load_cohort, model_file, epoch_means
 
 # %% auto #0
 __all__ = ['MolEncoder', 'info_nce', 'AlignConfig', 'CareAligner', 'align_care', 'load_aligner', 'retrieval_recall', 'region_ari',
@@ -234,7 +234,7 @@ def align_care(cohort:CareCohort, # training slides with RNA and/or protein
     hist = fit(al, _align_step(cfg), epoch, fcfg, params=groups, ckpt_dir=ckpt_dir, resume=resume, device=device,
                desc="care stage II")
     out = []
-    for h in _epoch_means(hist):
+    for h in epoch_means(hist):
         ep = h["epoch"] - 1
         out.append(dict(phase=phase_of(ep), epoch=ep + 1 - (n_rna if ep >= n_rna else 0),
                         **{k: v for k, v in h.items() if k != "epoch"}))
@@ -243,7 +243,7 @@ def align_care(cohort:CareCohort, # training slides with RNA and/or protein
 def load_aligner(path:str|Path, # Stage II training folder or its model.safetensors
                 )->CareAligner:
     "Rebuild a `CareAligner` from a Stage II model."
-    return load_model(_model_file(path), cls=CareAligner)
+    return load_model(model_file(path), cls=CareAligner)
 
 # %% ../../nbs/care/23_align.ipynb #2ec5a27b
 @torch.no_grad()

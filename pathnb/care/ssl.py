@@ -18,8 +18,8 @@ from .data import CareCohort, check_slide, make_care_cohort, load_care_manifest
 from .regions import CareConfig, CareEncoder
 
 # %% auto #0
-__all__ = ['SSLConfig', 'crop_slide', 'DINOHead', 'SSLModel', 'StudentTeacher', 'dino_loss', 'load_care_encoder', 'pretrain_care',
-           'load_cohort', 'care_pretrain']
+__all__ = ['SSLConfig', 'crop_slide', 'DINOHead', 'SSLModel', 'StudentTeacher', 'dino_loss', 'model_file', 'load_care_encoder',
+           'epoch_means', 'pretrain_care', 'load_cohort', 'care_pretrain']
 
 # %% ../../nbs/care/22_ssl.ipynb #851f072f
 @dataclass
@@ -169,7 +169,7 @@ def dino_loss(student:torch.Tensor, # (B, n_crops, out) student logits
     return total/n
 
 # %% ../../nbs/care/22_ssl.ipynb #2ec5a27b
-def _model_file(path)->Path:
+def model_file(path)->Path:
     "The `model.safetensors` of a training folder, or `path` itself."
     p = Path(path)
     if p.is_dir():
@@ -209,7 +209,7 @@ def load_care_encoder(path:str|Path, # training folder or .safetensors file from
     p = Path(path)
     if p.suffix == ".pt" and p.is_file():
         return _legacy_encoder(p, which)
-    p = _model_file(p)
+    p = model_file(p)
     name = checkpoint_meta(p)["pathnb_class"].rsplit(".", 1)[-1]
     if name == "CareAligner":
         from pathnb.care.align import CareAligner
@@ -290,7 +290,7 @@ def _dino_step(ssl:SSLConfig, struct_weight:float):
         return dict(loss=loss, struct=struct, teacher_entropy=ent, batch_entropy=bent, z_spread=spread)
     return step
 
-def _epoch_means(hist)->list:
+def epoch_means(hist)->list:
     "Per-epoch means of fit's per-step history, as a list of dicts with 1-based epochs."
     if len(hist) == 0:
         return []
@@ -345,7 +345,7 @@ def pretrain_care(cohort:CareCohort, # slides to train on (molecular data unused
 
     hist = fit(pair, _dino_step(ssl, cfg.struct_weight), lambda ep: _Crops(slides, ssl, ep, steps), fcfg,
                ckpt_dir=ckpt_dir, resume=resume, device=device, desc="care stage I", callback=ema)
-    epochs = _epoch_means(hist)
+    epochs = epoch_means(hist)
     for h in epochs:
         get_logger("pathnb.care").info(f"stage I epoch {h['epoch']}: {h}")
     return pair.teacher.encoder.eval(), epochs

@@ -11,11 +11,11 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 from ..core import InputError, seed_everything, get_device
-from ..train import FitConfig, GatedAttentionPool, fit, shard, _rank_world
+from ..train import FitConfig, GatedAttentionPool, fit, shard, rank_world
 
 # %% auto #0
-__all__ = ['check_bags', 'ABMIL', 'pad_bags', 'predict_mil', 'run_bags', 'train_mil', 'synthetic_bags', 'attention_map',
-           'attention_heatmap']
+__all__ = ['check_bags', 'ABMIL', 'pad_bags', 'predict_mil', 'run_bags', 'SizedIterable', 'epoch_history', 'train_mil',
+           'synthetic_bags', 'attention_map', 'attention_heatmap']
 
 # %% ../../nbs/evaluation/12_mil.ipynb #cc00fcaa
 def check_bags(bags:Sequence, # list of (n_i, dim) tile-feature arrays, one per slide
@@ -118,7 +118,7 @@ def run_bags(model:nn.Module, # an attention-MIL model: (x, mask) → (output, a
             atts += [a[j, :len(b)].cpu().numpy() for j, b in enumerate(chunk)]
     return torch.cat(outs), atts
 
-class _Sized:
+class SizedIterable:
     "An iterable with a length: `fn()` gives a fresh iterator of `n` items (lets `fit` know the run's length)."
     def __init__(self, fn, n:int):
         self.fn, self.n = fn, n
@@ -130,7 +130,7 @@ class _Sized:
 def _mil_data(bags:list, y:np.ndarray, w:torch.Tensor, batch_size:int, seed:int):
     "Epoch -> padded batches of this process's share of each shuffled mini-batch, with the loss normaliser."
     n_batches = max(1, int(np.ceil(len(bags) / batch_size)))
-    world = _rank_world()[1]
+    world = rank_world()[1]
     if len(bags) < n_batches * world:
         raise InputError(f"{len(bags)} bags cannot give each of {world} processes a bag in every mini-batch",
                          path="batch_size", fix="use a larger batch_size or fewer processes")
@@ -140,7 +140,7 @@ def _mil_data(bags:list, y:np.ndarray, w:torch.Tensor, batch_size:int, seed:int)
             mine = shard(idx)
             x, mask = pad_bags([bags[i] for i in mine])
             yield x, mask, torch.as_tensor(y[mine], dtype=torch.long), float(w[y[idx]].sum()) / world
-    return lambda ep: _Sized(lambda: batches(ep), n_batches)
+    return lambda ep: SizedIterable(lambda: batches(ep), n_batches)
 
 def _mil_step(w:torch.Tensor):
     "Class-weighted cross-entropy of a (share of a) mini-batch, normalised by the whole mini-batch's weight."
@@ -150,7 +150,7 @@ def _mil_step(w:torch.Tensor):
         return (w.to(logits.device)[yb] * F.cross_entropy(logits, yb, reduction="none")).sum() / denom
     return step
 
-def _per_epoch(h:pd.DataFrame)->pd.DataFrame:
+def epoch_history(h:pd.DataFrame)->pd.DataFrame:
     "Per-step history → mean loss per epoch (and the end-of-epoch validation columns)."
     extra = [c for c in h.columns if c.startswith("val_")]
     agg = dict(loss=("loss", "mean"), **{c: (c, "last") for c in extra})
@@ -198,7 +198,7 @@ def train_mil(bags:Sequence, # training bags, (n_i, dim) each
 
     h = fit(model, _mil_step(w), _mil_data(bags, y, w, batch_size, seed), cfg, ckpt_dir=ckpt_dir,
             device=device, desc="train_mil", callback=validate)
-    return model.eval(), _per_epoch(h)
+    return model.eval(), epoch_history(h)
 
 def _safe_auc(y, p):
     from pathnb.evaluation.metrics import auc

@@ -12,7 +12,7 @@ import pandas as pd
 import torch
 from ..core import InputError, seed_everything, get_device
 from .metrics import c_index, check_preds
-from .mil import ABMIL, check_bags, pad_bags, run_bags, _Sized, _per_epoch
+from .mil import ABMIL, check_bags, pad_bags, run_bags, SizedIterable, epoch_history
 from ..train import FitConfig, fit
 
 # %% auto #0
@@ -277,7 +277,7 @@ def _surv_data(bags:list, time:np.ndarray, event:np.ndarray, batch_size:int, see
     def data(ep:int):
         order = np.random.default_rng([seed, ep]).permutation(len(bags))
         idxs = [idx for idx in np.array_split(order, n_batches) if event[idx].any()]
-        return _Sized(lambda: batches(idxs), len(idxs))
+        return SizedIterable(lambda: batches(idxs), len(idxs))
     return data
 
 def train_survival_mil(bags:Sequence, # (n_i, dim) tile features per patient/slide
@@ -314,4 +314,4 @@ def train_survival_mil(bags:Sequence, # (n_i, dim) tile features per patient/sli
 
     h = fit(model, step, _surv_data(bags, time, event, batch_size, seed), cfg, ckpt_dir=ckpt_dir, device=device,
             desc="train_survival_mil", callback=validate)
-    return model.eval(), _per_epoch(h)
+    return model.eval(), epoch_history(h)

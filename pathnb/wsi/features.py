@@ -12,7 +12,7 @@ import torch
 from torch.utils.data import Dataset, DataLoader
 from ..core import InputError, ModalityError, get_device, get_logger, progress, renamed_arg
 from .slide import Slide, open_slide
-from .tiling import Tiles, tile_slide, slide_modality, resolve_channels, _read_channels
+from .tiling import Tiles, tile_slide, slide_modality, resolve_channels, tile_channels
 from .containers import tiles_to_adata, add_features, feature_key, write_adata, read_adata, tiles_from_adata
 from .encoders import Encoder, load_encoder
 
@@ -69,7 +69,7 @@ class TileBatches(Dataset):
             raise IndexError(j)
         i0, i1 = j * self.batch_size, min(len(self.xy), (j + 1) * self.batch_size)
         s, t = self.slide, self.tile_px
-        ch = _read_channels(self.spec, s, self.channels)
+        ch = tile_channels(self.spec, s, self.channels)
         if ch is None:
             out = np.empty((i1 - i0, t, t, 3), np.uint8)
             for k, (x, y) in enumerate(self.xy[i0:i1]):

@@ -140,7 +140,6 @@ def tile_channels(spec:TileSpec, # the tiles' spec
         ch = list(range(len(slide.channel_names)))
     return None if ch is None else [int(c) for c in ch]
 
-_read_channels = tile_channels   # the name pathnb.wsi.features imported before `tile_channels` was public
 
 @dataclass
 class Tiles:
