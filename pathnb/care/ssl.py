@@ -4,7 +4,7 @@
 
 # %% ../../nbs/care/22_ssl.ipynb #4730804b
 from __future__ import annotations
-import os, math, copy
+import math, copy
 from pathlib import Path
 from dataclasses import dataclass, asdict
 import numpy as np
@@ -13,7 +13,7 @@ from torch import nn
 import torch.nn.functional as F
 from fastcore.script import call_parse
 from ..core import InputError, WeightsError, get_logger, renamed_arg, seed_everything
-from ..train import FitConfig, fit, load_model, checkpoint_meta, StopFit, shard
+from ..train import FitConfig, fit, load_model, checkpoint_meta, StopFit, shard, rank_world
 from .data import CareCohort, check_slide, make_care_cohort, load_care_manifest
 from .regions import CareConfig, CareEncoder
 
@@ -235,10 +235,6 @@ def _usable(cohort, skip_bad):
         raise InputError("no usable slides", path="cohort", fix="check the manifest / features")
     return out
 
-def _world()->int:
-    "Processes of this run (from torchrun's WORLD_SIZE; 1 otherwise)."
-    return int(os.environ.get("WORLD_SIZE", "1"))
-
 class _Crops:
     "One epoch of Stage I batches: global and local crops of this process's shard of the slides."
     def __init__(self, slides:list, ssl:SSLConfig, epoch:int, steps:int):
@@ -248,10 +244,10 @@ class _Crops:
         return self.steps
 
     def __iter__(self):
-        ssl, world = self.ssl, _world()
+        ssl, world = self.ssl, rank_world()[1]
         perm = np.random.default_rng(ssl.seed*1000 + self.epoch).permutation(len(self.slides))  # same on every rank
         mine = shard(np.resize(perm, self.steps*world*ssl.batch_size))      # equal shards (wrap around)
-        rank = int(os.environ.get("RANK", "0"))
+        rank = rank_world()[0]
         crng = np.random.default_rng(ssl.seed*1000 + self.epoch*97 + rank + 1)
         for b in range(self.steps):
             crops, tcrops = [], []
@@ -334,7 +330,7 @@ def pretrain_care(cohort:CareCohort, # slides to train on (molecular data unused
     pair = StudentTeacher(cfg, ssl.out_dim)
     if ckpt_dir is not None and resume:
         _check_resume_config(ckpt_dir, pair.config)
-    steps = max(1, math.ceil(len(slides)/_world()/ssl.batch_size))
+    steps = max(1, math.ceil(len(slides)/rank_world()[1]/ssl.batch_size))
     fcfg = fit_cfg or ssl.fit_config(steps if ckpt_dir is not None else 0)
     total = fcfg.steps or fcfg.epochs*steps
 
@@ -386,7 +382,7 @@ def care_pretrain(manifest:str, # manifest CSV, or synthetic:N[:seed]
     enc, hist = pretrain_care(coh, cfg, ssl, ckpt_dir=out, resume=not no_resume, device=device, skip_bad=True)
     if report:
         import json
-        rank = int(os.environ.get("RANK", "0"))
+        rank = rank_world()[0]
         chk = float(sum(p.double().sum() for p in enc.state_dict().values()))
         Path(report).with_suffix(f".rank{rank}.json").write_text(json.dumps(dict(history=hist, checksum=chk)))
     return hist
