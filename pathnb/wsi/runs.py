@@ -308,7 +308,7 @@ def _check_picklable(kwargs:dict):
 
 _JOB = {}   # in a job process: the run's arguments and whether errors speak in command-line terms
 
-def _job_start(args:dict, threads:int, cli:bool, started):
+def _job_start(args:dict, threads:int, cli:bool):
     "Set up a job process: the run's shared arguments, `threads` compute threads, the parent's error wording."
     for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[v] = str(threads)
@@ -316,8 +316,6 @@ def _job_start(args:dict, threads:int, cli:bool, started):
         import torch
         torch.set_num_threads(threads)
     _JOB.update(args=args, cli=cli)
-    with started.get_lock():   # tells the parent that job processes can start at all
-        started.value += 1
 
 def _job_slide(i:int, row:dict)->tuple:
     "`_slide_task` in a job process; an exception that cannot travel back is replaced by its one-line reason."
@@ -330,6 +328,22 @@ def _job_slide(i:int, row:dict)->tuple:
             e = RuntimeError(res["reason"])
     return i, res, line, e
 
+def _job_worker(conn, # this process's end of the pipe to the parent
+                args:dict, threads:int, cli:bool, # as for `_job_start`
+               ):
+    "A job process: set up once, say so, then run each slide the parent sends until it sends None."
+    if hasattr(os, "setpgrp"):
+        os.setpgrp()   # its own process group, with its reader processes: the parent can end them all at once
+    _job_start(args, threads, cli)
+    try:
+        conn.send(None)   # ready: tells the parent that job processes can start at all
+        task = conn.recv()
+        while task is not None:
+            conn.send(_job_slide(*task))
+            task = conn.recv()
+    except (EOFError, BrokenPipeError, KeyboardInterrupt):   # the parent has gone or stops the run: end quietly
+        pass
+
 def _failed(i:int, row:dict, out_dir:Path, e:BaseException)->tuple:
     "The result of a slide that failed outside `process_slide` (its job process died, or its result was lost)."
     sid = str(row["slide_id"])
@@ -337,9 +351,10 @@ def _failed(i:int, row:dict, out_dir:Path, e:BaseException)->tuple:
     base = dict(slide_id=sid, slide=str(row["slide"]), status="failed", reason=error_reason(e), output="")
     return i, base, f"{sid}: failed: {error_reason(e)}", e
 
-def _died(slide:str)->SlideError:
+def _died(slide:str, code:int|None)->SlideError:
     "The error of a slide whose job process died (killed, out of memory, a crash inside a reader)."
-    return SlideError("the job process died while this slide (or one running beside it) was processed", path=slide,
+    how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+    return SlideError(f"the job process died ({how}) while this slide was processed", path=slide,
                       fix="run again: resume redoes only the unfinished slides; use fewer jobs if memory ran out",
                       cli_fix="run again (resume redoes only the unfinished slides); use a smaller --jobs if memory "
                       "ran out")
@@ -350,6 +365,95 @@ def _no_start()->PathnbError:
                        fix="run from a script file or a notebook (a program read from standard input cannot start "
                        "job processes), or use jobs=1", cli_fix="use --jobs 1")
 
+def _end_job(pid:int, hard:bool):
+    "End job process `pid`: SIGINT to it (it shuts its tile readers down), or, when `hard`, SIGKILL to its whole group."
+    import signal
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        if not hard:
+            os.kill(pid, signal.SIGINT)
+        elif hasattr(os, "killpg"):
+            os.killpg(pid, signal.SIGKILL)   # with the readers it left behind (they may miss that their parent died)
+
+class _Jobs:
+    "Up to `jobs` fresh processes that run one slide each at a time; a process that dies takes only its own slide."
+    def __init__(self, jobs:int, threads:int, args:dict):
+        import multiprocessing
+        self.ctx, self.slots, self.started = multiprocessing.get_context("spawn"), jobs, False
+        self.setup = (args, threads, _cli_terms())
+        self.out_dir, self.workers = args["out_dir"], {}   # workers: pipe end → dict(p=process, task=, ready=)
+
+    def start(self):
+        "One more job process (it runs the module's function, so that a fresh interpreter can import it)."
+        from pathnb.wsi import runs
+        here, there = self.ctx.Pipe()
+        p = self.ctx.Process(target=runs._job_worker, args=(there, *self.setup), name="pathnb-job")
+        p.start()
+        there.close()
+        self.workers[here] = dict(p=p, task=None, ready=False)
+
+    def give(self, conn, task):
+        "Send `task` to an idle process (a process that has just died is found by `collect`)."
+        self.workers[conn]["task"] = task
+        with contextlib.suppress(OSError):
+            conn.send(task)
+
+    def collect(self, timeout:float|None=None)->tuple:
+        "Wait for news: (the results that came back, the slides of processes that died) as `finish` arguments."
+        from multiprocessing.connection import wait
+        ready = set(wait(list(self.workers) + [w["p"].sentinel for w in self.workers.values()], timeout))
+        results, back = [], []
+        for conn, w in list(self.workers.items()):
+            if conn not in ready and w["p"].sentinel not in ready:
+                continue
+            dead = False
+            try:
+                while conn.poll():
+                    msg = conn.recv()
+                    if msg is None:
+                        w["ready"] = self.started = True
+                    else:
+                        results.append(msg)
+                        w["task"] = None
+            except (EOFError, OSError):
+                dead = True
+            w["p"].join(timeout=None if dead else 0)
+            if dead or not w["p"].is_alive():
+                results += self.bury(conn, back)
+        return results, back
+
+    def bury(self, conn, back:list)->list:
+        "Remove a dead process: its slide fails, or, if it died while starting, goes back to `back` to run again."
+        w = self.workers.pop(conn)
+        conn.close()
+        w["p"].join()
+        _end_job(w["p"].pid, hard=True)   # tile readers it left behind (they may not notice their parent died)
+        if w["ready"]:
+            if w["task"] is None:
+                return []
+            i, row = w["task"]
+            return [_failed(i, row, self.out_dir, _died(str(row["slide"]), w["p"].exitcode))]
+        self.slots -= 1   # a process that cannot start would fail again: run on with one process fewer
+        if not self.started or self.slots == 0:
+            raise _no_start()
+        if w["task"] is not None:
+            back.append(w["task"])
+        return []
+
+    def close(self, wait:bool):
+        "End every process: politely after a finished run, at once after an error or Ctrl-C."
+        for conn, w in self.workers.items():
+            if wait:
+                with contextlib.suppress(OSError):
+                    conn.send(None)
+            else:
+                _end_job(w["p"].pid, hard=False)
+        for conn, w in self.workers.items():
+            w["p"].join(timeout=30 if wait else 5)
+            _end_job(w["p"].pid, hard=True)
+            w["p"].join()
+            conn.close()
+        self.workers = {}
+
 def _run_jobs(todo:list, # [(manifest index, row)] still to do
               jobs:int, # processes
               threads:int, # compute threads per process
@@ -357,36 +461,25 @@ def _run_jobs(todo:list, # [(manifest index, row)] still to do
               finish, # called with each slide's (i, row, line, e) as it ends; False: start no more slides
              ):
     "Run the slides of `todo` in `jobs` fresh processes, one slide each at a time; a dead process fails only its own."
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, wait, FIRST_COMPLETED
-    from concurrent.futures.process import BrokenProcessPool
-    from pathnb.wsi import runs   # what a job process runs must be importable there: take it from the module
-    todo, go, ctx = list(todo), True, multiprocessing.get_context("spawn")
-    while todo and go:
-        started = ctx.Value("i", 0)
-        pool = ProcessPoolExecutor(jobs, mp_context=ctx, initializer=runs._job_start,
-                                   initargs=(args, threads, _cli_terms(), started))
-        running, broken, ok = {}, False, False
-        try:
-            while running or (todo and go and not broken):
-                while todo and go and not broken and len(running) < jobs:
-                    i, row = todo.pop(0)
-                    running[pool.submit(runs._job_slide, i, row)] = (i, row)
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
-                for f in sorted(done, key=lambda f: running[f][0]):
-                    i, row = running.pop(f)
-                    try:
-                        out = f.result()
-                    except BrokenProcessPool:
-                        if started.value == 0:
-                            raise _no_start() from None
-                        broken, out = True, _failed(i, row, args["out_dir"], _died(row["slide"]))
-                    except Exception as e:
-                        out = _failed(i, row, args["out_dir"], e)
-                    go = finish(*out) and go
-            ok = True
-        finally:
-            pool.shutdown(wait=ok, cancel_futures=True)   # Ctrl-C: do not wait for the slides still running
+    todo, go, pool, ok = list(todo), True, _Jobs(jobs, threads, args), False
+    try:
+        while True:
+            idle = sum(w["task"] is None for w in pool.workers.values())
+            while go and len(todo) > idle and len(pool.workers) < pool.slots:
+                pool.start()
+                idle += 1
+            for conn, w in list(pool.workers.items()):
+                if w["task"] is None and go and todo:
+                    pool.give(conn, todo.pop(0))
+            if not any(w["task"] is not None for w in pool.workers.values()):
+                break
+            results, back = pool.collect()
+            todo = back + todo
+            for out in sorted(results, key=lambda r: r[0]):
+                go = finish(*out) and go
+        ok = True
+    finally:
+        pool.close(wait=ok)
 
 # %% ../../nbs/wsi/08_runs.ipynb #650de691
 class SlideEmbedder:
