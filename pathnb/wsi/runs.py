@@ -315,7 +315,7 @@ def _job_start(args:dict, threads:int, cli:bool):
     if args["kwargs"].get("embed") is not None:
         import torch
         torch.set_num_threads(threads)
-    _JOB.update(args=args, cli=cli)
+    _JOB.update(args=args, cli=cli, threads=threads)
 
 def _job_slide(i:int, row:dict)->tuple:
     "`_slide_task` in a job process; an exception that cannot travel back is replaced by its one-line reason."
@@ -488,7 +488,7 @@ class SlideEmbedder:
                  weights:str|None=None, # the encoder's weights file; default: the weights folder or the HF hub
                  random_weights:bool=False, # random weights (testing only) from seed 0: the same in every process
                  batch_size:int=64, # tiles per forward pass
-                 num_workers:int|None=None, # tile-reading processes (default: min(4, CPUs − 1))
+                 num_workers:int|None=None, # tile readers (default: min(4, CPUs − 1); in a job: min(4, threads − 1))
                  device:str="auto", # where the encoder runs: auto, cpu, cuda, cuda:1 …
                  channels:list|None=None, # fluorescence: the 1 or 3 channels the encoder sees
                  force:bool=False, # embed fluorescence slides with an H&E encoder anyway
@@ -522,7 +522,10 @@ class SlideEmbedder:
         from pathnb.wsi.features import extract_features
         extra = dict(channels=self.channels, force=self.force or None, amp=getattr(self, "amp", None))
         extra = {k: v for k, v in extra.items() if v is not None}
-        return extract_features(slide, tiles, self.load(), batch_size=self.batch_size, num_workers=self.num_workers,
+        workers = self.num_workers
+        if workers is None and "threads" in _JOB:   # a job process of jobs=N reads with its share of the cores
+            workers = min(4, max(0, _JOB["threads"] - 1))
+        return extract_features(slide, tiles, self.load(), batch_size=self.batch_size, num_workers=workers,
                                 device=self.device, **extra)
 
 # %% ../../nbs/wsi/08_runs.ipynb #e0d37340
