@@ -90,7 +90,8 @@ def _synth(size:int)->Path:
     if not path.exists():
         CACHE.mkdir(parents=True, exist_ok=True)
         print(f"writing {path} (once) …", flush=True)
-        _python(f"from pathnb.wsi.synth import write_synth_slide; write_synth_slide({str(path)!r}, {size}, {size}, fast=True)")
+        _python(f"from pathnb.wsi.synth import write_synth_slide; "
+                f"write_synth_slide({str(path)!r}, {size}, {size}, fast=True)")
     return path
 
 def _info()->dict:
@@ -105,7 +106,8 @@ def _info()->dict:
             openslide_python=openslide.__version__))))
     """)
     info = json.loads(_python(code).strip().splitlines()[-1])
-    git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
+    git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                         cwd=ROOT).stdout.strip()
     dirty = subprocess.run(["git", "status", "--porcelain", "pathnb/wsi/slide.py"], capture_output=True, text=True,
                            cwd=ROOT).stdout.strip()
     info["versions"].update(git=git + (" (+ uncommitted slide.py)" if dirty else ""),
@@ -116,7 +118,8 @@ def _info()->dict:
 def _markdown(res:dict)->str:
     "A short markdown table of the results."
     lines = [f"# Peak memory ({res['label']}, {res['date']})", "",
-             f"Command: `{res['command']}`  ", f"Versions: {', '.join(f'{k} {v}' for k, v in res['versions'].items())}", "",
+             f"Command: `{res['command']}`  ",
+             f"Versions: {', '.join(f'{k} {v}' for k, v in res['versions'].items())}", "",
              "| measurement | slide | peak RSS, ru_maxrss (MiB) | VmHWM (MiB) | wall (s) | torch imported |",
              "|---|---|---:|---:|---:|---|"]
     for r in res["rows"]:
@@ -146,7 +149,8 @@ def main(argv=None):
         print("CMU-1 skipped: the shared data folder is absent")
     slides += [(f"synthetic {s // 1000}k² pyramid ({s * s / 1e6:.0f} Mpx)", _synth(s)) for s in a.sizes]
     jobs = [("python", "-", "pass"), ("import pathnb", "-", "import pathnb"),
-            ("import pathnb.wsi.runs (what tile loads)", "-", "import pathnb.wsi.runs, pathnb.wsi.tissue, pathnb.wsi.tiling")]
+            ("import pathnb.wsi.runs (what tile loads)", "-",
+             "import pathnb.wsi.runs, pathnb.wsi.tissue, pathnb.wsi.tiling")]
     for name, path in slides:
         jobs.append(("open + thumbnail(mpp=8)", name, _thumb_body(path)))
         jobs.append(("pathnb tile", name, _tile_body(path)))
@@ -166,7 +170,8 @@ def main(argv=None):
                              peak_mib=round(got["peak_mib"], 1), vmhwm_mib=round(got["vmhwm_mib"], 1),
                              wall_s=round(got["wall_s"], 2), torch=got["torch"], torch_from=got["torch_from"],
                              peaks=[round(got["peak_mib"], 1)]))
-            print(f"{rows[-1]['name']:38s} {'-':42s} {got['peak_mib']:7.1f} MiB (VmHWM {got['vmhwm_mib']:7.1f})", flush=True)
+            print(f"{rows[-1]['name']:38s} {'-':42s} {got['peak_mib']:7.1f} MiB (VmHWM {got['vmhwm_mib']:7.1f})",
+                  flush=True)
         print(f"{name:38s} {slide:42s} {r['peak_mib']:7.1f} MiB (VmHWM {r['vmhwm_mib']:7.1f}) {r['wall_s']:6.1f} s "
               f"torch={r['torch']}", flush=True)
         if r["torch"]:
@@ -176,8 +181,10 @@ def main(argv=None):
     ratios = {}
     if len(tiles) > 1:
         for r in tiles[1:]:
-            ratios[f"tile peak {r['slide'].split(' (')[0]} / {tiles[0]['slide'].split(' (')[0]}"] = r["peak_mib"] / tiles[0]["peak_mib"]
-    base = peak.get(("imports only: every module pathnb tile loads", "-"), peak[("import pathnb.wsi.runs (what tile loads)", "-")])
+            ratios[f"tile peak {r['slide'].split(' (')[0]} / {tiles[0]['slide'].split(' (')[0]}"] = (
+                r["peak_mib"] / tiles[0]["peak_mib"])
+    base = peak.get(("imports only: every module pathnb tile loads", "-"),
+                    peak[("import pathnb.wsi.runs (what tile loads)", "-")])
     for r in tiles:
         ratios[f"tile peak − imports only, {r['slide'].split(' (')[0]} (MiB)"] = r["peak_mib"] - base
     imports = {}
@@ -192,7 +199,8 @@ def main(argv=None):
                command="python bench/memory_bench.py " + " ".join(argv if argv is not None else sys.argv[1:]),
                method="peak = ru_maxrss (RUSAGE_SELF) of a fresh python process per row; tile runs "
                       "`pathnb.app.cli.main(['tile', SLIDE, '--out', TMP])` in that process",
-               versions=info["versions"], rows=rows, ratios={k: round(v, 3) for k, v in ratios.items()}, imports=imports)
+               versions=info["versions"], rows=rows, ratios={k: round(v, 3) for k, v in ratios.items()},
+               imports=imports)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS/f"memory_{a.label}.json").write_text(json.dumps(res, indent=1) + "\n")
     md = _markdown(res)

@@ -12,7 +12,8 @@ Path global's loss, `(1 − p_local(y))^γ`, at 0, 4 and 8 on the same three coh
 default and is in the ablation): a larger γ makes Path global concentrate on the cells Path local gets
 wrong, which could make the two paths more complementary and give the gate something to do.
 
-Usage: python bench/nuclass_ablation.py [--study ablation|gamma] [--out bench/results/nuclass_<study>] [--jobs 2] [--summarize-only]
+Usage: python bench/nuclass_ablation.py [--study ablation|gamma] [--out bench/results/nuclass_<study>] [--jobs 2]
+       [--summarize-only]
 (about 2 minutes per run on one core; 8 runs for the ablation, 9 for gamma)
 """
 import argparse, json, os, subprocess, sys
@@ -22,9 +23,12 @@ import pandas as pd
 
 RUNS = {  # name → extra arguments of nuclass_benchmark.py
     "seed0_context+local": [], "seed0_context": ["--global-input", "context"],
-    "seed1_context+local": ["--seed", "1", "--first-section", "2000"], "seed1_context": ["--global-input", "context", "--seed", "1", "--first-section", "2000"],
-    "seed2_context+local": ["--seed", "2", "--first-section", "3000"], "seed2_context": ["--global-input", "context", "--seed", "2", "--first-section", "3000"],
-    "seed0_context+local_budding5": ["--budding", "0.05"], "seed0_context_budding5": ["--global-input", "context", "--budding", "0.05"],
+    "seed1_context+local": ["--seed", "1", "--first-section", "2000"],
+    "seed1_context": ["--global-input", "context", "--seed", "1", "--first-section", "2000"],
+    "seed2_context+local": ["--seed", "2", "--first-section", "3000"],
+    "seed2_context": ["--global-input", "context", "--seed", "2", "--first-section", "3000"],
+    "seed0_context+local_budding5": ["--budding", "0.05"],
+    "seed0_context_budding5": ["--global-input", "context", "--budding", "0.05"],
 }
 
 _SEEDS = {0: [], 1: ["--seed", "1", "--first-section", "2000"], 2: ["--seed", "2", "--first-section", "3000"]}
@@ -55,9 +59,12 @@ def summarize(out:Path, runs:dict=RUNS)->pd.DataFrame:
         r = json.loads(p.read_text())
         m = r["macro_f1"]
         best = max(m["local"], m["glob"])
-        rows.append(dict(run=name, global_input="context" if "--global-input" in runs[name] else "context+local", gamma=r["args"].get("gamma", 2.0),
-                         seed=r["args"]["seed"], budding=r["args"].get("budding", 0.0), local=m["local"], glob=m["glob"], gate=m["gate"], oracle=m["oracle"],
-                         gain=m["gate"] - best, headroom=m["oracle"] - best, ece_gate=r["ece"]["gate"], ece_calibrated=r["ece"]["gate_calibrated"], seconds=r["seconds"]))
+        rows.append(dict(run=name, global_input="context" if "--global-input" in runs[name] else "context+local",
+                         gamma=r["args"].get("gamma", 2.0), seed=r["args"]["seed"],
+                         budding=r["args"].get("budding", 0.0), local=m["local"], glob=m["glob"], gate=m["gate"],
+                         oracle=m["oracle"],
+                         gain=m["gate"] - best, headroom=m["oracle"] - best, ece_gate=r["ece"]["gate"],
+                         ece_calibrated=r["ece"]["gate_calibrated"], seconds=r["seconds"]))
     df = pd.DataFrame(rows).round(4)
     df.to_csv(out/"summary.csv", index=False)
     return df
@@ -79,4 +86,5 @@ if __name__ == "__main__":
             print(f"{len(runs) - len(done)} run(s) failed; the summary has the others", file=sys.stderr)
     df = summarize(out, runs)
     print(df.to_string(index=False))
-    print(df[df.budding == 0].groupby(["global_input", "gamma"])[["local", "glob", "gate", "oracle", "gain", "headroom"]].agg(["mean", "std"]).round(3).T.to_string())
+    print(df[df.budding == 0].groupby(["global_input", "gamma"])
+          [["local", "glob", "gate", "oracle", "gain", "headroom"]].agg(["mean", "std"]).round(3).T.to_string())

@@ -21,7 +21,8 @@ from pathnb.wsi.cells import CropSpec, NUCLASS_MARKERS, open_cell_slide
 from pathnb.nuclass.paths import TrainConfig
 from pathnb.nuclass.gate import Gate, train_gate, predict_gate
 from pathnb.evaluation.metrics import f1_macro
-from pathnb.nuclass.evaluation import synthetic_cohort, fit_nuclass, predict_nuclass, evaluate_nuclass, plot_reliability, nuclass_cams, plot_cams
+from pathnb.nuclass.evaluation import (synthetic_cohort, fit_nuclass, predict_nuclass, evaluate_nuclass,
+                                       plot_reliability, nuclass_cams, plot_cams)
 
 p = argparse.ArgumentParser()
 p.add_argument("--size", type=int, default=768)
@@ -54,22 +55,26 @@ model, Pval = fit_nuclass(train, val, spec, classes=list(NUCLASS_MARKERS), cfg=c
                           global_uses_local=a.global_input == "context+local")
 Pt = predict_nuclass(model, test, label_key="true_type")
 R = evaluate_nuclass(Pt, model.classes)
-lab_acc = float(np.mean([(x.obs.marker_label.astype(str) == x.obs.true_type.astype(str))[x.obs.marker_label_confident].mean() for _, x in train]))
+lab_acc = float(np.mean([(x.obs.marker_label.astype(str) == x.obs.true_type.astype(str))
+                         [x.obs.marker_label_confident].mean() for _, x in train]))
 # where the paths and the gate are right, by the cell's distance to the nearest tumour nest (0 = inside a nest)
 y = Pt["y"].numpy()
 right = {k: (Pt[p].argmax(1).numpy() == y) for k, p in (("local", "p_local"), ("global", "p_global"),
                                                         ("gate", "p_mix"))}
 dist = np.concatenate([x.obs.nest_distance_um.to_numpy() for _, x in test])
 bins = pd.cut(dist, [-1, 0, 8, 25, 40, np.inf], labels=["in nest", "0-8 um", "8-25 um", "25-40 um", "> 40 um"])
-by_dist = pd.DataFrame(dict(n=1, **{f"acc_{k}": v for k, v in right.items()}, mean_g=Pt["g"].numpy())).groupby(bins, observed=True).agg(
-    dict(n="sum", acc_local="mean", acc_global="mean", acc_gate="mean", mean_g="mean"))
+by_dist = pd.DataFrame(dict(n=1, **{f"acc_{k}": v for k, v in right.items()}, mean_g=Pt["g"].numpy())).groupby(
+    bins, observed=True).agg(dict(n="sum", acc_local="mean", acc_global="mean", acc_gate="mean", mean_g="mean"))
 one = right["local"] ^ right["global"]
-gate_check = dict(cells_one_path_right=int(one.sum()), gate_follows_right_path=float(((Pt["g"].numpy() > 0.5) == right["global"])[one].mean()),
-                  val_local_only=int((Pval["p_local"].argmax(1) == Pval["y"]).logical_and(Pval["p_global"].argmax(1) != Pval["y"]).sum()),
-                  val_global_only=int((Pval["p_global"].argmax(1) == Pval["y"]).logical_and(Pval["p_local"].argmax(1) != Pval["y"]).sum()),
+gate_check = dict(cells_one_path_right=int(one.sum()),
+                  gate_follows_right_path=float(((Pt["g"].numpy() > 0.5) == right["global"])[one].mean()),
+                  val_local_only=int((Pval["p_local"].argmax(1) == Pval["y"])
+                                     .logical_and(Pval["p_global"].argmax(1) != Pval["y"]).sum()),
+                  val_global_only=int((Pval["p_global"].argmax(1) == Pval["y"])
+                                      .logical_and(Pval["p_local"].argmax(1) != Pval["y"]).sum()),
                   val_cells=len(Pval["y"]))
-# is the gate's shortfall a training problem? Fit a fresh gate on one test section and apply it to the other (an optimistic
-# gate: same kind of data as its test), against the paths on that section.
+# is the gate's shortfall a training problem? Fit a fresh gate on one test section and apply it to the other
+# (an optimistic gate: same kind of data as its test), against the paths on that section.
 n0 = test[0][1].n_obs
 parts = [np.arange(n0), np.arange(n0, len(y))]
 sub = lambda m: {k: v[m] for k, v in Pt.items() if torch.is_tensor(v) and len(v) == len(y)}
@@ -78,11 +83,15 @@ for i, j in ((0, 1), (1, 0)):
     gt = Gate(Pt["feat_local"].shape[1], Pt["feat_global"].shape[1])
     train_gate(gt, sub(parts[i]), Pt["y"][parts[i]], seed=a.seed)
     pm, yj = predict_gate(gt, sub(parts[j]))["p_mix"].numpy(), y[parts[j]]
-    crossfit.append(dict(fit_on=i, test_on=j, local=f1_macro(yj, Pt["p_local"][parts[j]].numpy().argmax(1)), glob=f1_macro(yj, Pt["p_global"][parts[j]].numpy().argmax(1)),
-                         gate_val=f1_macro(yj, Pt["p_mix"][parts[j]].numpy().argmax(1)), gate_crossfit=f1_macro(yj, pm.argmax(1))))
+    crossfit.append(dict(fit_on=i, test_on=j, local=f1_macro(yj, Pt["p_local"][parts[j]].numpy().argmax(1)),
+                         glob=f1_macro(yj, Pt["p_global"][parts[j]].numpy().argmax(1)),
+                         gate_val=f1_macro(yj, Pt["p_mix"][parts[j]].numpy().argmax(1)),
+                         gate_crossfit=f1_macro(yj, pm.argmax(1))))
 gate_check["crossfit"] = crossfit
-res = dict(args=vars(a), seconds=round(time.time() - t0), train_cells_confident=n_conf, train_label_accuracy=round(lab_acc, 3), test_cells=len(Pt["y"]),
-           temperature=model.temperature, macro_f1=R["macro_f1"], ece=R["ece"], mean_gate=R["mean_gate"], gate_check=gate_check,
+res = dict(args=vars(a), seconds=round(time.time() - t0), train_cells_confident=n_conf,
+           train_label_accuracy=round(lab_acc, 3), test_cells=len(Pt["y"]),
+           temperature=model.temperature, macro_f1=R["macro_f1"], ece=R["ece"], mean_gate=R["mean_gate"],
+           gate_check=gate_check,
            per_class=R["per_class"].round(4).to_dict(), complementarity=R["complementarity"].round(4).to_dict(),
            by_nest_distance=by_dist.round(4).to_dict())
 (out/"results.json").write_text(json.dumps(res, indent=1, default=float))
@@ -109,7 +118,9 @@ else:
         fig = plot_cams(nuclass_cams(model, s, c), ["CMU-1"] * len(c), n=6)
         fig.savefig(out/"gradcam_cmu1.png", dpi=72)
         plt.close(fig)
-print(json.dumps({k: res[k] for k in ("seconds", "train_cells_confident", "train_label_accuracy", "test_cells", "temperature", "macro_f1", "ece", "mean_gate", "gate_check")}, indent=1, default=float))
+print(json.dumps({k: res[k] for k in ("seconds", "train_cells_confident", "train_label_accuracy", "test_cells",
+                                      "temperature", "macro_f1", "ece", "mean_gate", "gate_check")},
+                 indent=1, default=float))
 print(R["per_class"].round(3).to_string())
 print(R["complementarity"].round(3).to_string())
 print(by_dist.round(3).to_string())

@@ -53,6 +53,9 @@ else:
         dt = time.time() - t
     # sampled after every batch (ru_maxrss would include the parent's memory inherited across exec)
     peak = peak_rss / 2**20
-    print(json.dumps(dict(spec=a.spec, crop=f"local {spec.local_px}px + context {spec.context_px}->{spec.context_out_px}px at {spec.crop_mpp} um/px",
-                          cells=n, seconds=round(dt, 1), cells_per_s=round(n / dt, 1), rss_before_mb=round(rss0 / 2**20), peak_rss_mb=round(peak), batch_size=256,
+    print(json.dumps(dict(spec=a.spec,
+                          crop=f"local {spec.local_px}px + context {spec.context_px}->{spec.context_out_px}px"
+                               f" at {spec.crop_mpp} um/px",
+                          cells=n, seconds=round(dt, 1), cells_per_s=round(n / dt, 1),
+                          rss_before_mb=round(rss0 / 2**20), peak_rss_mb=round(peak), batch_size=256,
                           slide_px=list(s.dimensions) if hasattr(s, "dimensions") else None)))

@@ -32,7 +32,8 @@ def _run(job):
     m = R["macro_f1"]
     best = max(m["local"], m["glob"])
     row = dict(n_train=n, seed=seed, local=m["local"], glob=m["glob"], gate=m["gate"], oracle=m["oracle"],
-               gain=m["gate"] - best, headroom=m["oracle"] - best, ece_cal=R["ece"]["gate_calibrated"], seconds=round(time.time() - t0))
+               gain=m["gate"] - best, headroom=m["oracle"] - best, ece_cal=R["ece"]["gate_calibrated"],
+               seconds=round(time.time() - t0))
     print({k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}, flush=True)
     return row
 
@@ -55,7 +56,8 @@ def main():
     df.to_csv(out/"nuclass_curve.csv", index=False)
     g = df.groupby("n_train")[["local", "glob", "gate", "oracle", "gain", "headroom", "ece_cal"]]
     summ = g.mean().round(3).astype(str) + " ± " + g.std().round(3).astype(str)
-    print(f"command: OMP_NUM_THREADS=1 python bench/nuclass_curve.py --n-train {a.n_train} --seeds {a.seeds} --size {a.size} --epochs {a.epochs} --jobs {a.jobs}; wall {time.time() - t0:.0f} s")
+    print(f"command: OMP_NUM_THREADS=1 python bench/nuclass_curve.py --n-train {a.n_train} --seeds {a.seeds} "
+          f"--size {a.size} --epochs {a.epochs} --jobs {a.jobs}; wall {time.time() - t0:.0f} s")
     print("macro-F1 on the same two held-out sections, mean ± sd over training seeds:")
     print(summ.to_string())
     import matplotlib

@@ -60,7 +60,8 @@ def loso(pair, which, sel):
     acc = []
     def XY(ds):
         ms = [np.isin(d[0].types, [ia, ib]) & sel(d[0]) for d in ds]
-        return np.concatenate([d[which][m] for d, m in zip(ds, ms)]), np.concatenate([d[0].types[m] == ia for d, m in zip(ds, ms)])
+        return (np.concatenate([d[which][m] for d, m in zip(ds, ms)]),
+                np.concatenate([d[0].types[m] == ia for d, m in zip(ds, ms)]))
     for k in range(len(D)):
         Xt, yt = XY([d for j, d in enumerate(D) if j != k])
         Xe, ye = XY([D[k]])
@@ -76,4 +77,5 @@ rows = [dict(pair=f"{p[0]} vs {p[1]}", cells=nm, ring_stats=loso(p, 1, f), nucle
         for p in (("TIL", "lymphocyte"), ("CAF", "fibroblast")) for nm, f in subsets.items()]
 print("\nbalanced accuracy, leave-one-section-out (0.5 = the crop's surroundings say nothing about the class)")
 print(pd.DataFrame(rows).set_index(["pair", "cells"]).round(3).to_string())
-print(f"\n{sum(d[0].n_cells for d in D)} cells in {len(D)} sections of {a.size} px, local crop {L} px at 0.5 µm/px; {time.time() - t0:.0f} s")
+print(f"\n{sum(d[0].n_cells for d in D)} cells in {len(D)} sections of {a.size} px, local crop {L} px at 0.5 µm/px; "
+      f"{time.time() - t0:.0f} s")

@@ -25,7 +25,8 @@ def page_map(site:Path)->dict:
     "Built page for each public page name: 'wsi/02_slide.html' is served for 'slide.html' (nbdev drops the number)."
     out = {}
     for p in site.rglob("*.html"):
-        if "site_libs" in p.parts: continue
+        if "site_libs" in p.parts:
+            continue
         rel = p.relative_to(site).as_posix()
         out[rel] = rel
         stem = re.sub(r"^\d+_", "", p.name)
@@ -36,9 +37,11 @@ def module_pages(root:Path, nbs:Path)->dict:
     "Public page name for each module: nbdev links `pathnb.wsi.slide` to 'slide.html'; map it to its notebook's page."
     out = {}
     for nb in nbs.rglob("*.ipynb"):
-        if any(part.startswith((".", "_")) for part in nb.relative_to(nbs).parts): continue
+        if any(part.startswith((".", "_")) for part in nb.relative_to(nbs).parts):
+            continue
         m = re.search(r"#\|\s*default_exp\s+([\w.]+)", nb.read_text(encoding="utf-8"))
-        if m: out[m.group(1) + ".html"] = nb.relative_to(nbs).with_suffix(".html").as_posix()
+        if m:
+            out[m.group(1) + ".html"] = nb.relative_to(nbs).with_suffix(".html").as_posix()
     return out
 
 IDS = re.compile(r'\b(?:id|name)="([^"]+)"')
@@ -51,15 +54,18 @@ def relink(site:Path, base_url:str, modpages:dict)->tuple[int, list]:
 
     def anchor(built:str, frag:str)->str:
         "The fragment if the page has it; else the enclosing name's (`tiles.read` → `tiles`); else none."
-        if built not in ids: ids[built] = set(IDS.findall((site/built).read_text(encoding="utf-8")))
+        if built not in ids:
+            ids[built] = set(IDS.findall((site/built).read_text(encoding="utf-8")))
         name = frag.lstrip("#")
         while name:
-            if name in ids[built]: return "#" + name
+            if name in ids[built]:
+                return "#" + name
             name = name.rpartition(".")[0]
         return ""
     pat = re.compile(r'(href|src)="' + re.escape(base_url.rstrip("/")) + r'/([^"#]*)(#[^"]*)?"')
     for p in site.rglob("*.html"):
-        if "site_libs" in p.parts: continue
+        if "site_libs" in p.parts:
+            continue
         html = p.read_text(encoding="utf-8")
         depth = len(p.relative_to(site).parts) - 1
         up = "../" * depth
@@ -77,8 +83,10 @@ def relink(site:Path, base_url:str, modpages:dict)->tuple[int, list]:
             return f'{m.group(1)}="{up}{built}{frag}"'
 
         new = pat.sub(fix, html)
-        new = re.sub(r"<td>([^<]*)</td>", lambda m: f'<td class="num">{m.group(1)}</td>' if NUM.match(m.group(1)) else m.group(0), new)
-        if new != html: p.write_text(new, encoding="utf-8")
+        new = re.sub(r"<td>([^<]*)</td>",
+                     lambda m: f'<td class="num">{m.group(1)}</td>' if NUM.match(m.group(1)) else m.group(0), new)
+        if new != html:
+            p.write_text(new, encoding="utf-8")
     return n, bad
 
 def _img_key(b64:str)->str:
@@ -105,17 +113,20 @@ def size_images(site:Path, widths:dict)->int:
     n = 0
     pat = re.compile(r'<img src="data:image/(?:png|jpeg);base64,([^"]+)" class="img-fluid">')
     for p in site.rglob("*.html"):
-        if "site_libs" in p.parts: continue
+        if "site_libs" in p.parts:
+            continue
         html = p.read_text(encoding="utf-8")
 
         def fix(m):
             nonlocal n
             w = widths.get(_img_key(m.group(1)))
-            if w is None: return m.group(0)
+            if w is None:
+                return m.group(0)
             n += 1
             return m.group(0)[:-1] + f' width="{w}">'
         new = pat.sub(fix, html)
-        if new != html: p.write_text(new, encoding="utf-8")
+        if new != html:
+            p.write_text(new, encoding="utf-8")
     return n
 
 SEARCH_JS_PATCH = """
@@ -132,7 +143,8 @@ SEARCH_JS_PATCH = """
 def offline_search(site:Path):
     "Write search.js beside search.json and make the search box fall back to it."
     idx = site/"search.json"
-    if not idx.exists(): return False
+    if not idx.exists():
+        return False
     data = json.loads(idx.read_text(encoding="utf-8"))
     (site/"search.js").write_text("window.SMALLDOCS_SEARCH_INDEX = " + json.dumps(data) + ";\n", encoding="utf-8")
     js = site/"site_libs"/"smalldocs.js"
@@ -140,7 +152,8 @@ def offline_search(site:Path):
     old = '      index = await r.json();\n    } catch (e) { index = []; }'
     new = ('      if (!r.ok) throw new Error(String(r.status));\n      index = await r.json();\n'
            '    } catch (e) { index = await loadScriptIndex(); }')
-    if old not in src: raise SystemExit("build_docs: smalldocs.js changed; cannot add the offline search fallback")
+    if old not in src:
+        raise SystemExit("build_docs: smalldocs.js changed; cannot add the offline search fallback")
     src = src.replace("  // ---- search\n", "  // ---- search\n" + SEARCH_JS_PATCH, 1).replace(old, new, 1)
     js.write_text(src, encoding="utf-8")
     return True
@@ -156,26 +169,33 @@ def main():
     refresh_quarto_yml()
     nbdev.doclinks._build_modidx()
     proc = root/"_proc"
-    if proc.exists(): shutil.rmtree(proc)
+    if proc.exists():
+        shutil.rmtree(proc)
     proc_nbs(str(cfg.nbs_path), force=True, n_workers=0)
     for extra in ("data_cards",):
-        if (root/extra).is_dir(): shutil.copytree(root/extra, proc/extra)
+        if (root/extra).is_dir():
+            shutil.copytree(root/extra, proc/extra)
     smalldocs = Path(sys.executable).parent/"smalldocs"
     cmd = [str(smalldocs) if smalldocs.exists() else "smalldocs", "render", str(proc)]
     r = subprocess.run(cmd, capture_output=True, text=True)
     sys.stdout.write(r.stdout)
     sys.stderr.write(r.stderr)
-    if r.returncode: sys.exit(f"smalldocs failed with exit code {r.returncode}")
+    if r.returncode:
+        sys.exit(f"smalldocs failed with exit code {r.returncode}")
     out = root/"_docs"
-    if out.exists(): shutil.rmtree(out)
+    if out.exists():
+        shutil.rmtree(out)
     shutil.move(str(proc/"_docs"), str(out))
     base = cfg.doc_host.rstrip("/") + "/" + cfg.doc_baseurl.strip("/")
     n, bad = relink(out, base, module_pages(root, Path(cfg.nbs_path)))
     print(f"relinked {n} links to {base} as relative links" + (f"; {len(bad)} unresolved" if bad else ""))
-    for b in bad[:20]: print("  unresolved:", b)
+    for b in bad[:20]:
+        print("  unresolved:", b)
     print(f"{size_images(out, display_widths(proc))} retina figures shown at their display width")
-    if offline_search(out): print("search index also written as search.js (search works from file://)")
+    if offline_search(out):
+        print("search index also written as search.js (search works from file://)")
     npages = len(list(out.rglob("*.html")))
     print(f"built {npages} HTML pages into {out}")
 
-if __name__ == "__main__": main()
+if __name__ == "__main__":
+    main()

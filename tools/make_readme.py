@@ -16,14 +16,19 @@ def convert(nb_path):
         elif c["cell_type"] == "code":
             lines = src.splitlines()
             flags = {l.strip() for l in lines if l.strip().startswith("#|")}
-            if any(re.match(r"#\|\s*(hide|include:\s*false)", f) for f in flags): continue
+            if any(re.match(r"#\|\s*(hide|include:\s*false)", f) for f in flags):
+                continue
             code = "\n".join(l for l in lines if not l.strip().startswith("#|")).strip()
-            if code and not any(re.match(r"#\|\s*echo:\s*false", f) for f in flags): out.append(f"```python\n{code}\n```")
+            if code and not any(re.match(r"#\|\s*echo:\s*false", f) for f in flags):
+                out.append(f"```python\n{code}\n```")
             for o in c.get("outputs", []):
                 if "image/png" in o.get("data", {}):
-                    out.append("*(The figure is drawn by this cell of `nbs/index.ipynb`; see it on the documentation website's home page.)*"); continue
+                    out.append("*(The figure is drawn by this cell of `nbs/index.ipynb`; "
+                               "see it on the documentation website's home page.)*")
+                    continue
                 txt = "".join(o.get("text", "") or o.get("data", {}).get("text/plain", ""))
-                if txt.strip(): out.append("    " + txt.rstrip().replace("\n", "\n    "))
+                if txt.strip():
+                    out.append("    " + txt.rstrip().replace("\n", "\n    "))
     text = "\n\n".join(out) + "\n"
     # links between notebooks are relative to nbs/ in the notebook, relative to the repository root in the README
     text = re.sub(r"\]\((?!https?:|/|#|nbs/|data_cards/)([\w./-]+\.ipynb)\)", r"](nbs/\1)", text)
@@ -32,12 +37,16 @@ def convert(nb_path):
 
 def main():
     root = Path(__file__).resolve().parent.parent
-    text = "<!-- WARNING: generated from nbs/index.ipynb by tools/make_readme.py; do not edit -->\n\n" + convert(root/"nbs"/"index.ipynb")
+    text = ("<!-- WARNING: generated from nbs/index.ipynb by tools/make_readme.py; do not edit -->\n\n"
+            + convert(root/"nbs"/"index.ipynb"))
     dest = root/"README.md"
     if "--check" in sys.argv:
         if not dest.exists() or dest.read_text() != text:
             sys.exit("README.md is out of date: run python tools/make_readme.py")
-        print("README.md is up to date"); return
-    dest.write_text(text); print(f"wrote {dest}")
+        print("README.md is up to date")
+        return
+    dest.write_text(text)
+    print(f"wrote {dest}")
 
-if __name__ == "__main__": main()
+if __name__ == "__main__":
+    main()

@@ -25,19 +25,23 @@ def _flags(src:str)->set:
     out = set()
     for line in src.splitlines():
         m = re.match(r"#\|\s*([\w-]+)", line.strip())
-        if m: out.add(m.group(1))
-        elif line.strip(): break
+        if m:
+            out.add(m.group(1))
+        elif line.strip():
+            break
     return out
 
 def _noise(o)->bool:
     "Stderr lines that say something about the kernel, not the code (tqdm without ipywidgets)."
-    return o.get("output_type") == "stream" and o.get("name") == "stderr" and ("TqdmWarning" in o.get("text", "") or "notebook_tqdm" in o.get("text", ""))
+    return (o.get("output_type") == "stream" and o.get("name") == "stderr"
+            and ("TqdmWarning" in o.get("text", "") or "notebook_tqdm" in o.get("text", "")))
 
 _STAMP = re.compile(r"^\d\d:\d\d:\d\d (?=(DEBUG|INFO|WARNING|ERROR|CRITICAL) )", re.M)
 
 def _tidy(o):
     "Drop the clock time that pathnb's log lines start with, so that a rerun does not change them."
-    if o.get("output_type") == "stream": o["text"] = _STAMP.sub("", o["text"] if isinstance(o["text"], str) else "".join(o["text"]))
+    if o.get("output_type") == "stream":
+        o["text"] = _STAMP.sub("", o["text"] if isinstance(o["text"], str) else "".join(o["text"]))
     return o
 
 SHARP = """
@@ -74,24 +78,36 @@ def refresh(path:Path, skip:set, timeout:int=1800)->int:
     from nbclient import NotebookClient
     import nbformat
     nb = nbformat.read(str(path), as_version=4)
-    run = copy.deepcopy(nb); todo = []
+    run = copy.deepcopy(nb)
+    todo = []
     for i, c in enumerate(run.cells):
-        if c.cell_type != "code": continue
-        if (_flags(c.source) & skip) or "nbdev_export(" in c.source: c.source = ""   # keeps indices aligned
-        else: todo.append(i)
+        if c.cell_type != "code":
+            continue
+        if (_flags(c.source) & skip) or "nbdev_export(" in c.source:
+            c.source = ""   # keeps indices aligned
+        else:
+            todo.append(i)
     env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}               # inline figures, not Agg
     env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PATHNB_PROGRESS="0")
-    old = os.environ.copy(); os.environ.clear(); os.environ.update(env)
+    old = os.environ.copy()
+    os.environ.clear()
+    os.environ.update(env)
     setup = nbformat.v4.new_code_cell(SHARP)
     run.cells.insert(0, setup)                                                        # sharp figures (2× PNGs)
     todo = [i + 1 for i in todo]
-    try: NotebookClient(run, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
-    finally: os.environ.clear(); os.environ.update(old)
+    try:
+        NotebookClient(run, timeout=timeout, kernel_name="python3",
+                       resources={"metadata": {"path": str(path.parent)}}).execute()
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
     for i in todo:
         nb.cells[i - 1].outputs = [_tidy(o) for o in run.cells[i].outputs if not _noise(o)]
         nb.cells[i - 1].execution_count = None
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".ipynb.tmp"); os.close(fd)
-    nbformat.write(nb, tmp); os.replace(tmp, path)                                   # atomic: never half a notebook
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".ipynb.tmp")
+    os.close(fd)
+    nbformat.write(nb, tmp)
+    os.replace(tmp, path)                                                             # atomic: never half a notebook
     return len(todo)
 
 def main():
@@ -103,9 +119,17 @@ def main():
     skip = set(str(get_config().get("tst_flags", "")).split()) - set(a.flags.split())
     failed = []
     for p in a.notebooks:
-        if not p.exists(): print(f"{p}: no such notebook"); failed.append(p); continue
-        try: print(f"{p}: {refresh(p, skip)} code cells refreshed", flush=True)
-        except Exception as e: print(f"{p}: FAILED, left as it was: {type(e).__name__}: {str(e)[-2000:]}", flush=True); failed.append(p)
-    if failed: sys.exit(1)
+        if not p.exists():
+            print(f"{p}: no such notebook")
+            failed.append(p)
+            continue
+        try:
+            print(f"{p}: {refresh(p, skip)} code cells refreshed", flush=True)
+        except Exception as e:
+            print(f"{p}: FAILED, left as it was: {type(e).__name__}: {str(e)[-2000:]}", flush=True)
+            failed.append(p)
+    if failed:
+        sys.exit(1)
 
-if __name__ == "__main__": main()
+if __name__ == "__main__":
+    main()
