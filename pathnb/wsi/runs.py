@@ -214,6 +214,11 @@ def _slide_task(i:int, row:dict, out_dir:Path, slide_mpp:float|None, extra_cols:
                **{k: v for k, v in r.items() if k != "slide_id"})
     return i, res, (f"{sid}: {empty}" if empty else None), None
 
+def _interrupted(slide:str)->SlideError:
+    "The reason of a slide that a Ctrl-C stopped (or kept from starting)."
+    return SlideError("interrupted before it finished", path=slide, fix="run again: resume redoes only the unfinished "
+                      "slides", cli_fix="run again (resume redoes only the unfinished slides)")
+
 def run_manifest(manifest:str|Path|pd.DataFrame, # CSV path or a DataFrame from `read_manifest`
                  out_dir:str|Path, # output folder
                  shard:str|tuple|None=None, # "i/n": process only this shard
@@ -251,24 +256,33 @@ def run_manifest(manifest:str|Path|pd.DataFrame, # CSV path or a DataFrame from 
                            reason="output exists (resume)", output=str(dest))
         else:
             todo.append((i, row))
-    with progress(total=len(df), desc="slides", disable=None if show_progress else True) as bar:
-        bar.update(len(rows))
-        def finish(i, res, line, e):
-            "Record one slide's row; False stops the run (at the first failure when not `skip_errors`)."
-            rows[i] = res
-            bar.update()
-            if line:
-                log.warning(line)
-            if e is not None and not skip_errors:
-                stop.append(e)
-                return False
-            return True
-        if jobs == 1 or len(todo) < 2:
-            for i, row in todo:
-                if not finish(*_slide_task(i, row, **args)):
-                    break
-        else:
-            _run_jobs(todo, min(jobs, len(todo)), threads or max(1, _cpu_count() // jobs), args, finish)
+    def finish(i, res, line, e):
+        "Record one slide's row; False stops the run (at the first failure when not `skip_errors`)."
+        rows[i] = res
+        bar.update()
+        if line:
+            log.warning(line)
+        if e is not None and not skip_errors:
+            stop.append(e)
+            return False
+        return True
+    try:
+        with progress(total=len(df), desc="slides", disable=None if show_progress else True) as bar:
+            bar.update(len(rows))
+            if jobs == 1 or len(todo) < 2:
+                for i, row in todo:
+                    if not finish(*_slide_task(i, row, **args)):
+                        break
+            else:
+                _run_jobs(todo, min(jobs, len(todo)), threads or max(1, _cpu_count() // jobs), args, finish)
+    except KeyboardInterrupt:   # Ctrl-C: the summary still tells what finished and what a rerun will do
+        for i, row in todo:
+            if i not in rows:
+                reason = error_reason(_interrupted(row["slide"]))
+                rows[i] = dict(slide_id=str(row["slide_id"]), slide=str(row["slide"]), status="failed", reason=reason,
+                               output="")
+        _write_summary([rows[i] for i in sorted(rows)], out_dir, shard)
+        raise
     summ = _write_summary([rows[i] for i in sorted(rows)], out_dir, shard)
     if stop:
         raise stop[0]
