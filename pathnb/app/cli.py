@@ -103,8 +103,8 @@ def main(argv:list[str]|None=None)->int:
                 traceback.print_exc()
             print(f"pathnb {name}: error: {e}", file=sys.stderr)
             return 2
-        except KeyboardInterrupt:
-            print(f"pathnb {name}: interrupted", file=sys.stderr)
+        except KeyboardInterrupt as e:
+            print(f"pathnb {name}: interrupted" + (f": {e}" if str(e) else ""), file=sys.stderr)
             return 130
 
 def _warning_line(name:str):

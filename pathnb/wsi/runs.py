@@ -276,13 +276,16 @@ def run_manifest(manifest:str|Path|pd.DataFrame, # CSV path or a DataFrame from 
             else:
                 _run_jobs(todo, min(jobs, len(todo)), threads or max(1, _cpu_count() // jobs), args, finish)
     except KeyboardInterrupt:   # Ctrl-C: the summary still tells what finished and what a rerun will do
+        n_fin = len(rows)
         for i, row in todo:
             if i not in rows:
                 reason = error_reason(_interrupted(row["slide"]))
                 rows[i] = dict(slide_id=str(row["slide_id"]), slide=str(row["slide"]), status="failed", reason=reason,
                                output="")
         _write_summary([rows[i] for i in sorted(rows)], out_dir, shard)
-        raise
+        again = "run the same command again" if _cli_terms() else "call run_manifest again (resume=True)"
+        raise KeyboardInterrupt(f"{n_fin} of {len(df)} slides finished before the interrupt; the summary in {out_dir} "
+                                f"lists the others as interrupted; {again} to finish them") from None
     summ = _write_summary([rows[i] for i in sorted(rows)], out_dir, shard)
     if stop:
         raise stop[0]
