@@ -320,6 +320,27 @@ def _read_mask(path, size):
         a = np.asarray(Image.open(path).convert("L")) > 0
     return np.asarray(Image.fromarray(a.astype(np.uint8) * 255).resize((size, size), Image.NEAREST)) > 127
 
+def _check_pairs(both:pd.DataFrame):
+    "Refuse opposite label codings; warn about patients whose modalities disagree on the label or the domain."
+    log = get_logger("pathnb.xmodal")
+    by_mod = both.groupby(["pair_id", "modality"]).label
+    m_lab, h_lab = by_mod.first().xs("mammo", level="modality"), by_mod.max().xs("histo", level="modality")
+    h_lab = h_lab.reindex(m_lab.index)
+    differ = (m_lab != h_lab) & m_lab.notna() & h_lab.notna()   # an unlabelled histology image says nothing
+    clash = sorted(m_lab.index[differ])
+    if len(clash) == len(m_lab) > 1:
+        raise InputError(f"every patient's mammogram and histology labels disagree (e.g. {clash[:3]})", path="label",
+                         fix="code the label column alike in both modalities: 1 = malignant, 0 = benign or normal")
+    if clash:
+        log.warning(f"{len(clash)} patient(s) whose mammogram label differs from their histology's (malignant if any "
+                    f"histology image is), e.g. {clash[:3]}; the mammogram's label is used (check the label column "
+                    "or the pairing)")
+    n_dom = both[~both.pair_id.astype(str).str.startswith("pseudo_")].groupby("pair_id").domain.nunique()
+    mixed = sorted(n_dom.index[n_dom > 1])
+    if mixed:   # pseudo-patients of pair_patients(mode="label") join two data sets by design: no warning
+        log.warning(f"{len(mixed)} patient(s) have images from two domains, e.g. {mixed[:3]}; each is assigned its "
+                    "mammogram's domain (give both rows the institution a leave-one-domain-out fold should hold out)")
+
 def cohort_from_manifest(df:pd.DataFrame, # manifest with pair_id (from pair_patients)
                          size:int=64, # image edge
                          n_patches:int=1, # histology images per patient
@@ -334,6 +355,7 @@ def cohort_from_manifest(df:pd.DataFrame, # manifest with pair_id (from pair_pat
     if both.empty:
         raise InputError("no patient has both modalities", path="manifest",
                          fix="pair the modalities with pair_patients(mode='table' or 'label')")
+    _check_pairs(both)
     doms = sorted(both.domain.unique())
     from pathnb.xmodal.mammo import Institution
     out = dict(mammo=[], lesion=[], histo=[], label=[], grade=[], domain=[])
