@@ -77,6 +77,45 @@ def pipeline_t16(path, n, threads):
     return time.perf_counter() - t
 
 
+def overlap(path, n, threads, stats=None):
+    "Lever check: read likely tiles (a 32 µm/px mask without pen removal) on one thread while tissue is detected."
+    import threading
+    from pathnb.wsi.slide import open_slide
+    from pathnb.wsi.tissue import detect_tissue
+    from pathnb.wsi.tiling import tile_slide
+    t = time.perf_counter()
+    with open_slide(path) as s:
+        rough = detect_tissue(s, mpp=32, pen=False)
+        guess = tile_slide(s, tile_mpp=0.5, tile_px=TILE_PX, tissue=rough, min_tissue=0.9)
+        read_guess = guess.reader(s)
+        stop = threading.Event()
+        done = set()
+        def ahead():
+            for i, (x, y) in enumerate(guess.xy):
+                if stop.is_set():
+                    return
+                read_guess(i)
+                done.add((int(x), int(y)))
+        th = threading.Thread(target=ahead)
+        th.start()
+        tl = tile_slide(s, tile_mpp=0.5, tile_px=TILE_PX)
+        stop.set()
+        th.join()
+        todo = np.flatnonzero([(int(x), int(y)) not in done for x, y in tl.xy])
+        read = tl.reader(s)
+        if threads == 1:
+            for i in todo:
+                read(i)
+        else:
+            with ThreadPoolExecutor(threads) as ex:
+                list(ex.map(lambda k: [read(i) for i in todo[k::threads]], range(threads)))
+    assert len(tl) == n, (len(tl), n)
+    if stats is not None:
+        kept = {(int(x), int(y)) for x, y in tl.xy}
+        stats.update(ahead=len(done), wasted=len(done - kept), guess=len(guess))
+    return time.perf_counter() - t
+
+
 def tissue_grid(path, n, threads):
     "pathnb: open, detect tissue, grid (no tile reads): the serial part of the pipeline."
     from pathnb.wsi.slide import open_slide
@@ -170,7 +209,8 @@ def cpu_breakdown(path, xy, tissue_mpp=8.0):
     return out
 
 
-VARIANTS = dict(pipeline=pipeline, tissue_grid=tissue_grid, reads_only=reads_only, pipeline_t16=pipeline_t16)
+VARIANTS = dict(pipeline=pipeline, tissue_grid=tissue_grid, reads_only=reads_only, pipeline_t16=pipeline_t16,
+                overlap=overlap)
 LEVERS = dict(pil_rgb=pil_rgb, lowlevel_rgb=lowlevel_rgb)
 
 
