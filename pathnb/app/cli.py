@@ -14,7 +14,7 @@ __all__ = ['COMMANDS', 'register_command', 'main']
 COMMANDS = {
     # name: (module:function, one-line help)
     "demo": ("pathnb.app.demo:demo", "everything end to end on synthetic data (or your slide), into an HTML report"),
-    "synth": ("pathnb.app.demo:synth", "write a synthetic pyramidal slide with known ground truth"),
+    "synth": ("pathnb.wsi.synth:synth", "write a synthetic pyramidal slide with known ground truth"),
     "tile": ("pathnb.wsi.runs:tile", "detect tissue and tile one slide into an AnnData (.h5ad)"),
     "embed": ("pathnb.wsi.runs:embed", "tile one slide and store its tile features (timm / pathology encoders)"),
     "run": ("pathnb.wsi.runs:run", "tile (and embed) every slide of a manifest CSV; resumable, shardable"),

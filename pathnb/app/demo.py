@@ -17,7 +17,7 @@ from .. import pp, tl, pl
 from .report import write_report
 
 # %% auto #0
-__all__ = ['FAST', 'STEPS', 'DemoConfig', 'demo_config', 'DemoContext', 'DemoStep', 'parse_steps', 'run_demo', 'demo', 'synth']
+__all__ = ['FAST', 'STEPS', 'DemoConfig', 'demo_config', 'DemoContext', 'DemoStep', 'parse_steps', 'run_demo', 'demo']
 
 # %% ../../nbs/app/95_demo.ipynb #73336e6a
 @dataclass
@@ -444,20 +444,3 @@ def demo(out:str="pathnb_demo", # report folder (index.html, figures, CSV tables
         print(f"pathnb demo: step {r.step} {r.status}: {r.reason}", file=sys.stderr)
     if summ.status.isin(["failed", "skipped"]).any():
         raise SystemExit(1)
-
-@call_parse
-def synth(path:str, # output .tiff
-          width:int=8000, # level-0 width in pixels
-          height:int=6000, # level-0 height in pixels
-          slide_mpp:float=0.5, # level-0 microns per pixel
-          seed:int=0, # random seed
-          compression:str="jpeg", # jpeg, deflate or none
-          no_pen:bool=False, # leave out the pen mark
-          mpp:float=None, # deprecated spelling of --slide-mpp
-         ):
-    "Write a synthetic pyramidal slide with known ground truth."
-    from pathnb.core import renamed_arg
-    slide_mpp = renamed_arg(None if slide_mpp == 0.5 else slide_mpp, mpp, "slide_mpp", "mpp", "synth") or 0.5
-    write_synth_slide(path, width, height, mpp=slide_mpp, seed=seed, compression=compression, pen=not no_pen,
-                      show_progress=_bars())
-    print(path)

@@ -4,15 +4,16 @@
 
 # %% ../../nbs/wsi/01_synth.ipynb #4e0102e6
 from __future__ import annotations
-import math
+import math, os
 from pathlib import Path
 from dataclasses import dataclass
 import numpy as np
 from fastcore.basics import patch
-from ..core import InputError, atomic_path, progress
+from fastcore.script import call_parse
+from ..core import InputError, atomic_path, progress, renamed_arg
 
 # %% auto #0
-__all__ = ['STAIN_HE', 'COMPARTMENTS', 'hash01', 'od_to_rgb', 'SynthTissue', 'write_pyramid_tiff', 'write_synth_slide']
+__all__ = ['STAIN_HE', 'COMPARTMENTS', 'hash01', 'od_to_rgb', 'SynthTissue', 'write_pyramid_tiff', 'write_synth_slide', 'synth']
 
 # %% ../../nbs/wsi/01_synth.ipynb #d66a558e
 _M1, _M2, _M3 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
@@ -409,3 +410,20 @@ def write_synth_slide(path:str|Path, # destination .tiff
     st = SynthTissue(width_px, height_px, mpp=mpp, seed=seed, **kwargs)
     write_pyramid_tiff(path, st, tile=tile, compression=compression, show_progress=show_progress, fast=fast)
     return st
+
+# %% ../../nbs/wsi/01_synth.ipynb #a8b1a38f
+@call_parse
+def synth(path:str, # output .tiff
+          width:int=8000, # level-0 width in pixels
+          height:int=6000, # level-0 height in pixels
+          slide_mpp:float=0.5, # level-0 microns per pixel
+          seed:int=0, # random seed
+          compression:str="jpeg", # jpeg, deflate or none
+          no_pen:bool=False, # leave out the pen mark
+          mpp:float=None, # deprecated spelling of --slide-mpp
+         ):
+    "Write a synthetic pyramidal slide with known ground truth."
+    slide_mpp = renamed_arg(None if slide_mpp == 0.5 else slide_mpp, mpp, "slide_mpp", "mpp", "synth") or 0.5
+    write_synth_slide(path, width, height, mpp=slide_mpp, seed=seed, compression=compression, pen=not no_pen,
+                      show_progress=os.environ.get("PATHNB_PROGRESS", "1") != "0")
+    print(path)
