@@ -15,7 +15,7 @@ from torch import nn
 from .core import InputError, WeightsError, seed_everything, get_device, progress, atomic_path
 
 # %% auto #0
-__all__ = ['FitConfig', 'save_model', 'checkpoint_meta', 'load_model', 'StopFit', 'rank_world', 'shard', 'fit',
+__all__ = ['FitConfig', 'save_model', 'checkpoint_meta', 'load_model', 'StopFit', 'rank_world', 'shard', 'fit', 'per_epoch',
            'GatedAttentionPool']
 
 # %% ../nbs/01_train.ipynb #cc2fd6b8
@@ -567,6 +567,18 @@ def fit(model:nn.Module, # the model to train (in place)
         if dist:
             dist.barrier()
     return pd.DataFrame(hist)
+
+# %% ../nbs/01_train.ipynb #0bf4e0b1
+def per_epoch(hist:pd.DataFrame, # `fit`'s per-step history
+              last:tuple=("val_",), # columns starting with these keep the epoch's last value (end-of-epoch metrics)
+              drop:tuple=("step", "lr", "grad_norm"), # columns left out
+             )->pd.DataFrame: # one row per epoch (0-based `epoch`), then one column per logged value
+    "One row per epoch of `fit`'s history: the mean of each column over the epoch's steps (NaN skipped)."
+    cols = [c for c in hist.columns if c != "epoch" and c not in drop]
+    if len(hist) == 0:
+        return pd.DataFrame(columns=["epoch"] + cols)
+    how = {c: (c, "last" if str(c).startswith(tuple(last)) else "mean") for c in cols}
+    return hist.groupby("epoch", as_index=False, sort=True).agg(**how)
 
 # %% ../nbs/01_train.ipynb #cc452103
 class GatedAttentionPool(nn.Module):

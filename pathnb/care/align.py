@@ -13,10 +13,10 @@ from torch import nn
 import torch.nn.functional as F
 from fastcore.script import call_parse
 from ..core import InputError, seed_everything, get_logger, renamed_arg
-from ..train import FitConfig, fit, load_model
+from ..train import FitConfig, fit, load_model, per_epoch
 from .data import CareCohort, check_slide
 from .regions import CareConfig, CareEncoder, care_encode
-from .ssl import crop_slide, load_care_encoder, load_cohort, model_file, epoch_means
+from .ssl import crop_slide, load_care_encoder, load_cohort, model_file
 
 # %% auto #0
 __all__ = ['MolEncoder', 'info_nce', 'AlignConfig', 'CareAligner', 'align_care', 'load_aligner', 'retrieval_recall', 'region_ari',
@@ -234,8 +234,8 @@ def align_care(cohort:CareCohort, # training slides with RNA and/or protein
     hist = fit(al, _align_step(cfg), epoch, fcfg, params=groups, ckpt_dir=ckpt_dir, resume=resume, device=device,
                desc="care stage II")
     out = []
-    for h in epoch_means(hist):
-        ep = h["epoch"] - 1
+    for h in per_epoch(hist).to_dict("records"):
+        ep = int(h["epoch"])
         out.append(dict(phase=phase_of(ep), epoch=ep + 1 - (n_rna if ep >= n_rna else 0),
                         **{k: v for k, v in h.items() if k != "epoch"}))
     return al.eval(), out

@@ -13,13 +13,13 @@ from torch import nn
 import torch.nn.functional as F
 from fastcore.script import call_parse
 from ..core import InputError, WeightsError, get_logger, renamed_arg, seed_everything
-from ..train import FitConfig, fit, load_model, checkpoint_meta, StopFit, shard, rank_world
+from ..train import FitConfig, fit, load_model, checkpoint_meta, StopFit, shard, rank_world, per_epoch
 from .data import CareCohort, check_slide, make_care_cohort, load_care_manifest
 from .regions import CareConfig, CareEncoder
 
 # %% auto #0
 __all__ = ['SSLConfig', 'crop_slide', 'DINOHead', 'SSLModel', 'StudentTeacher', 'dino_loss', 'model_file', 'load_care_encoder',
-           'epoch_means', 'pretrain_care', 'load_cohort', 'care_pretrain']
+           'pretrain_care', 'load_cohort', 'care_pretrain']
 
 # %% ../../nbs/care/22_ssl.ipynb #851f072f
 @dataclass
@@ -286,17 +286,6 @@ def _dino_step(ssl:SSLConfig, struct_weight:float):
         return dict(loss=loss, struct=struct, teacher_entropy=ent, batch_entropy=bent, z_spread=spread)
     return step
 
-def epoch_means(hist)->list:
-    "Per-epoch means of fit's per-step history, as a list of dicts with 1-based epochs."
-    if len(hist) == 0:
-        return []
-    cols = [c for c in hist.columns if c not in ("epoch", "step", "lr", "grad_norm")]
-    out = []
-    for ep, g in hist.groupby("epoch", sort=True):
-        out.append(dict(epoch=int(ep) + 1, **{c: float(np.nanmean(g[c])) if g[c].notna().any() else float("nan")
-                                              for c in cols}))
-    return out
-
 def _check_resume_config(ckpt_dir, config:dict):
     "Refuse to resume a folder whose saved model was built with another configuration."
     d = Path(ckpt_dir)
@@ -341,7 +330,7 @@ def pretrain_care(cohort:CareCohort, # slides to train on (molecular data unused
 
     hist = fit(pair, _dino_step(ssl, cfg.struct_weight), lambda ep: _Crops(slides, ssl, ep, steps), fcfg,
                ckpt_dir=ckpt_dir, resume=resume, device=device, desc="care stage I", callback=ema)
-    epochs = epoch_means(hist)
+    epochs = per_epoch(hist).assign(epoch=lambda d: d.epoch + 1).to_dict("records")   # 1-based epochs
     for h in epochs:
         get_logger("pathnb.care").info(f"stage I epoch {h['epoch']}: {h}")
     return pair.teacher.encoder.eval(), epochs

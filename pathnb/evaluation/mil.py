@@ -11,11 +11,11 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 from ..core import InputError, seed_everything, get_device
-from ..train import FitConfig, GatedAttentionPool, fit, shard, rank_world
+from ..train import FitConfig, GatedAttentionPool, fit, shard, rank_world, per_epoch
 
 # %% auto #0
-__all__ = ['check_bags', 'ABMIL', 'pad_bags', 'predict_mil', 'run_bags', 'SizedIterable', 'epoch_history', 'train_mil',
-           'synthetic_bags', 'attention_map', 'attention_heatmap']
+__all__ = ['check_bags', 'ABMIL', 'pad_bags', 'predict_mil', 'run_bags', 'SizedIterable', 'train_mil', 'synthetic_bags',
+           'attention_map', 'attention_heatmap']
 
 # %% ../../nbs/evaluation/12_mil.ipynb #cc00fcaa
 def check_bags(bags:Sequence, # list of (n_i, dim) tile-feature arrays, one per slide
@@ -150,12 +150,6 @@ def _mil_step(w:torch.Tensor):
         return (w.to(logits.device)[yb] * F.cross_entropy(logits, yb, reduction="none")).sum() / denom
     return step
 
-def epoch_history(h:pd.DataFrame)->pd.DataFrame:
-    "Per-step history → mean loss per epoch (and the end-of-epoch validation columns)."
-    extra = [c for c in h.columns if c.startswith("val_")]
-    agg = dict(loss=("loss", "mean"), **{c: (c, "last") for c in extra})
-    return h.groupby("epoch", as_index=False).agg(**agg)
-
 def train_mil(bags:Sequence, # training bags, (n_i, dim) each
               labels, # integer slide labels 0..C-1
               n_classes:int|None=None, # default: max label + 1
@@ -198,7 +192,7 @@ def train_mil(bags:Sequence, # training bags, (n_i, dim) each
 
     h = fit(model, _mil_step(w), _mil_data(bags, y, w, batch_size, seed), cfg, ckpt_dir=ckpt_dir,
             device=device, desc="train_mil", callback=validate)
-    return model.eval(), epoch_history(h)
+    return model.eval(), per_epoch(h)
 
 def _safe_auc(y, p):
     from pathnb.evaluation.metrics import auc

@@ -12,8 +12,8 @@ import pandas as pd
 import torch
 from ..core import InputError, seed_everything, get_device
 from .metrics import c_index, check_preds
-from .mil import ABMIL, check_bags, pad_bags, run_bags, SizedIterable, epoch_history
-from ..train import FitConfig, fit
+from .mil import ABMIL, check_bags, pad_bags, run_bags, SizedIterable
+from ..train import FitConfig, fit, per_epoch
 
 # %% auto #0
 __all__ = ['check_survival', 'encode_covariates', 'CoxModel', 'cox_fit', 'risk_cutoffs', 'risk_groups', 'logrank_p',
@@ -314,4 +314,4 @@ def train_survival_mil(bags:Sequence, # (n_i, dim) tile features per patient/sli
 
     h = fit(model, step, _surv_data(bags, time, event, batch_size, seed), cfg, ckpt_dir=ckpt_dir, device=device,
             desc="train_survival_mil", callback=validate)
-    return model.eval(), epoch_history(h)
+    return model.eval(), per_epoch(h)
