@@ -356,9 +356,11 @@ class DemoStep:
 
 STEPS = {s.name: s for s in [
     DemoStep("slide", "1. The slide", _step_slide, (), "write a synthetic whole-slide image (or open --slide)"),
-    DemoStep("tissue", "2. Tissue detection", _step_tissue, ("slide",), "find the tissue; Dice against the truth"),
+    DemoStep("tissue", "2. Tissue detection", _step_tissue, ("slide",),
+             "find the tissue (Dice against the planted truth on a synthetic slide)"),
     DemoStep("tiles", "3. Tiles", _step_tiles, ("slide", "tissue"), "tile the tissue at an exact mpp into an AnnData"),
-    DemoStep("features", "4. Tile features", _step_features, ("slide", "tiles"), "embed; UMAP, Leiden, probes"),
+    DemoStep("features", "4. Tile features", _step_features, ("slide", "tiles"),
+             "embed; UMAP, Leiden (probes on a synthetic slide)"),
     DemoStep("care", "5. CARE: adaptive regions and ROI", _step_care, ("slide", "features"), "CARE I/II, regions, ROI"),
     DemoStep("nuclass", "6. NuClass: cell types from H&E", _step_nuclass, (), "NuClass: macro-F1, ECE"),
     DemoStep("xmodal", "7. Radiology–pathology, leave-one-institution-out", _step_xmodal, (), "LODO AUC"),

@@ -116,7 +116,7 @@ def environments(domain:np.ndarray, # per-patient domain id or name
                 )->dict: # env -> patient indices
     "Group patients into environments by domain; warn about single-class environments."
     idx = np.arange(len(domain)) if idx is None else np.asarray(idx)
-    envs = {e: idx[np.asarray(domain)[idx] == e] for e in np.unique(np.asarray(domain)[idx])}
+    envs = {e.item(): idx[np.asarray(domain)[idx] == e] for e in np.unique(np.asarray(domain)[idx])}   # plain keys
     if len(envs) < 2:
         get_logger("pathnb.xmodal").warning("only one environment: IRM and cross-domain MixStyle reduce to ERM and "
                                             "random MixStyle")
