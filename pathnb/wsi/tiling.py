@@ -33,14 +33,34 @@ def grid_1d(length:int, # slide extent in level-0 pixels
     return np.round(np.arange(n) * stride0).astype(np.int64)
 
 # %% ../../nbs/wsi/04_tiling.ipynb #64a98ccd
-def _coverage(S, u, v):
+def _sat_rows(m:np.ndarray, # (h, w) bool mask
+              need:np.ndarray, # sorted, unique row indices of the summed-area table, in 0..h
+              dt, # integer dtype of the counts
+             )->np.ndarray: # (len(need), w + 1): those rows of the table
+    "Some rows of the summed-area table of `m`, built in one pass down the mask without holding the whole table."
+    out = np.zeros((len(need), m.shape[1] + 1), dt)
+    col = np.zeros(m.shape[1], dt)   # per column: mask pixels in the rows above the current one
+    r = 0
+    for k, i in enumerate(need):
+        if i > r:
+            col += m[r:i].sum(0, dtype=dt)
+            r = i
+        np.cumsum(col, out=out[k, 1:])
+    return out
+
+def _coverage(S, u, v,
+              rows=None, # where the table's row i is in S (None: S is the whole table)
+              h=None, # the mask's height (None: from S)
+             ):
     "Tissue area (mask pixels) in [0,u)×[0,v) by bilinear interpolation of the summed-area table S."
-    h, w = S.shape[0] - 1, S.shape[1] - 1
+    w = S.shape[1] - 1
+    h = S.shape[0] - 1 if h is None else h
     u, v = np.clip(u, 0, w), np.clip(v, 0, h)
     j0, i0 = np.minimum(np.floor(u).astype(np.int64), w - 1), np.minimum(np.floor(v).astype(np.int64), h - 1)
     fu, fv = u - j0, v - i0
-    return (S[i0, j0] * (1 - fu) * (1 - fv) + S[i0, j0 + 1] * fu * (1 - fv)
-            + S[i0 + 1, j0] * (1 - fu) * fv + S[i0 + 1, j0 + 1] * fu * fv)
+    r0, r1 = (i0, i0 + 1) if rows is None else (rows[i0], rows[i0 + 1])
+    return (S[r0, j0] * (1 - fu) * (1 - fv) + S[r0, j0 + 1] * fu * (1 - fv)
+            + S[r1, j0] * (1 - fu) * fv + S[r1, j0 + 1] * fu * fv)
 
 def tissue_fraction(tm:TissueMask, # tissue mask of the slide
                     x:np.ndarray, # level-0 left edges
@@ -49,14 +69,19 @@ def tissue_fraction(tm:TissueMask, # tissue mask of the slide
                    )->np.ndarray: # fraction in [0, 1] per tile
     "Fraction of each level-0 box [x, x+size0) × [y, y+size0) that the mask calls tissue."
     m = np.asarray(tm.mask, bool)
-    dt = np.int32 if m.size < 2**31 else np.int64  # exact counts; a third of the memory of float64 + int64 temporaries
-    S = np.zeros((m.shape[0] + 1, m.shape[1] + 1), dt)
-    np.cumsum(m, 0, dtype=dt, out=S[1:, 1:])
-    np.cumsum(S[1:, 1:], 1, out=S[1:, 1:])
+    h = m.shape[0]
+    dt = np.int32 if m.size < 2**31 else np.int64  # exact counts
     d = tm.downsample
     u0, v0 = np.asarray(x, float) / d, np.asarray(y, float) / d
     u1, v1 = u0 + size0 / d, v0 + size0 / d
-    a = _coverage(S, u1, v1) - _coverage(S, u0, v1) - _coverage(S, u1, v0) + _coverage(S, u0, v0)
+    # only the table rows the lookups touch (two per box edge): memory follows the tile rows, not the mask's height
+    i0 = np.minimum(np.floor(np.clip(np.concatenate([v0, v1]), 0, h)).astype(np.int64), h - 1)
+    need = np.unique(np.concatenate([i0, i0 + 1]))
+    S = _sat_rows(m, need, dt)
+    rows = np.zeros(h + 1, np.int64)
+    rows[need] = np.arange(len(need))
+    a = (_coverage(S, u1, v1, rows, h) - _coverage(S, u0, v1, rows, h) - _coverage(S, u1, v0, rows, h)
+         + _coverage(S, u0, v0, rows, h))
     return np.clip(a / ((size0 / d) ** 2), 0, 1)
 
 # %% ../../nbs/wsi/04_tiling.ipynb #4dc83990
