@@ -12,7 +12,8 @@ Links must also:
   `wsi/02_slide.html#open_slide`).
 Every raster image must be sharp: its natural width at least 1.5× the width it is displayed at
 (1280 px window). The text must not carry internal project jargon (planning-document sections,
-issue numbers, seed-document names). The offline search index (`search.js`) must load from
+issue numbers, seed-document names), and every page of a method (care/, nuclass/, xmodal/) must link
+to the References page that cites its paper. The offline search index (`search.js`) must load from
 `file://` and find a known function.
 Prints one line per page and a summary; exit code 1 if any page fails.
 
@@ -29,6 +30,7 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-ne
          "--window-size=1280,900"]
 IMAGES = "fail"  # --images warn: report blurry images without failing the page
 BLURRY = []
+METHOD_DIRS = ("care", "nuclass", "xmodal")   # pages of the implemented papers: each links its citation
 JARGON = re.compile(r"\bseeds? 00[0-3]\b|DESIGN\s*§|\bissue #\d+", re.I)
 RASTER = re.compile(r"\.(png|jpe?g|gif|webp)(\?|#|$)|^data:image/(png|jpe?g|gif|webp)", re.I)
 PROBE = """<script>window.addEventListener("load", function () { setTimeout(function () {
@@ -118,6 +120,13 @@ def check_page(html, page, site, root, public=None):
     m = JARGON.search(text)
     if m:
         errs.append(f"internal jargon in the text: {text[max(0, m.start() - 40):m.end() + 20]!r}")
+    try:
+        rel = page.resolve().relative_to(Path(site).resolve()).parts
+    except ValueError:   # a page outside the site (--extra)
+        rel = ()
+    cites = any("97_references" in (a.get("href") or "") for a in main.find_all("a"))
+    if rel and rel[0] in METHOD_DIRS and not cites:
+        errs.append("a method page that does not cite its paper (link to the References page, 97_references)")
     for tag, attr in (("a", "href"), ("img", "src"), ("link", "href"), ("script", "src")):
         for el in soup.find_all(tag):
             url = el.get(attr)
