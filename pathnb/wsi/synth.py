@@ -4,7 +4,7 @@
 
 # %% ../../nbs/wsi/01_synth.ipynb #4e0102e6
 from __future__ import annotations
-import math, os
+import math
 from pathlib import Path
 from dataclasses import dataclass
 import numpy as np
@@ -335,7 +335,7 @@ def write_pyramid_tiff(path:str|Path, # destination .tif/.tiff
                        compression:str="jpeg", # "jpeg", "deflate" or "none"
                        quality:int=90, # JPEG quality
                        min_size:int=512, # stop adding levels when the level fits in this many pixels
-                       show_progress:bool=False, # progress bar over tiles
+                       show_progress:bool=False, # progress bar over tiles (off anyway when PATHNB_PROGRESS=0)
                        fast:bool|None=None, # SynthTissue texture mode; default: on above 100 megapixels
                       )->Path:
     "Write `src` as a tiled pyramidal TIFF (levels halve in size) that OpenSlide opens."
@@ -364,7 +364,7 @@ def write_pyramid_tiff(path:str|Path, # destination .tif/.tiff
         fast = W * H > 100e6
     sizes = _level_sizes(W, H, tile, min_size)
     ntiles = sum(math.ceil(w / tile) * math.ceil(h / tile) for w, h in sizes)
-    bar = progress(total=ntiles, desc=f"writing {path.name}", disable=not show_progress)
+    bar = progress(total=ntiles, desc=f"writing {path.name}", disable=None if show_progress else True)
 
     def tiles_of(level, arr=None):
         w, h = sizes[level]
@@ -425,5 +425,5 @@ def synth(path:str, # output .tiff
     "Write a synthetic pyramidal slide with known ground truth."
     slide_mpp = renamed_arg(None if slide_mpp == 0.5 else slide_mpp, mpp, "slide_mpp", "mpp", "synth") or 0.5
     write_synth_slide(path, width, height, mpp=slide_mpp, seed=seed, compression=compression, pen=not no_pen,
-                      show_progress=os.environ.get("PATHNB_PROGRESS", "1") != "0")
+                      show_progress=True)   # the bar follows PATHNB_PROGRESS
     print(path)
