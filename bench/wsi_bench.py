@@ -67,7 +67,7 @@ def pathnb_pipeline(path, threads, tile_px=224, min_tissue=0.5):
     from pathnb.wsi.tiling import tile_slide, iter_tiles
     t = time.perf_counter()
     with open_slide(path) as s:
-        tm = detect_tissue(s)
+        tm = detect_tissue(s, num_workers=threads)
         tl = tile_slide(s, tile_mpp=0.5, tile_px=tile_px, min_tissue=min_tissue, tissue=tm)
         tg = time.perf_counter() - t
         for i, im in iter_tiles(s, tl, num_workers=threads):

@@ -53,12 +53,12 @@ def limit(path, xy, threads):
 
 
 def pipeline(path, n, threads):
-    "pathnb: open, detect tissue, grid, read every kept tile with `iter_tiles`."
+    "pathnb: open, detect tissue, grid, read every kept tile with `iter_tiles`; `threads` threads for both."
     from pathnb.wsi.slide import open_slide
     from pathnb.wsi.tiling import tile_slide, iter_tiles
     t = time.perf_counter()
     with open_slide(path) as s:
-        tl = tile_slide(s, tile_mpp=0.5, tile_px=TILE_PX)
+        tl = tile_slide(s, tile_mpp=0.5, tile_px=TILE_PX, tissue_kw=dict(num_workers=threads))
         for _ in iter_tiles(s, tl, num_workers=threads):
             pass
     assert len(tl) == n, (len(tl), n)
@@ -71,7 +71,7 @@ def pipeline_t16(path, n, threads):
     from pathnb.wsi.tiling import tile_slide, iter_tiles
     t = time.perf_counter()
     with open_slide(path) as s:
-        tl = tile_slide(s, tile_mpp=0.5, tile_px=TILE_PX, tissue_kw=dict(mpp=16))
+        tl = tile_slide(s, tile_mpp=0.5, tile_px=TILE_PX, tissue_kw=dict(mpp=16, num_workers=threads))
         for _ in iter_tiles(s, tl, num_workers=threads):
             pass
     return time.perf_counter() - t
@@ -122,7 +122,7 @@ def tissue_grid(path, n, threads):
     from pathnb.wsi.tiling import tile_slide
     t = time.perf_counter()
     with open_slide(path) as s:
-        tl = tile_slide(s, tile_mpp=0.5, tile_px=TILE_PX)
+        tl = tile_slide(s, tile_mpp=0.5, tile_px=TILE_PX, tissue_kw=dict(num_workers=threads))
     assert len(tl) == n
     return time.perf_counter() - t
 
@@ -195,7 +195,7 @@ def cpu_breakdown(path, xy, tissue_mpp=8.0):
     s = open_slide(path)
     out["open"] = c() - t
     t = c()
-    tm = detect_tissue(s, mpp=tissue_mpp)
+    tm = detect_tissue(s, mpp=tissue_mpp, num_workers=1)
     out["tissue"] = c() - t
     t = c()
     tl = tile_slide(s, tile_mpp=0.5, tile_px=TILE_PX, tissue=tm)

@@ -98,6 +98,8 @@ def slurm_shard(env:dict|None=None, # environment to read (default: `os.environ`
     return f"{i}/{n}"
 
 # %% ../../nbs/wsi/08_runs.ipynb #eefd4d54
+_JOB = {}   # in a job process: the run's arguments, its compute threads, whether errors speak in command-line terms
+
 def _py(v):
     "A plain Python value for summaries and logs: np.int64(3) → 3, np.float32(0.5) → 0.5, NaN → None."
     if isinstance(v, np.generic):
@@ -140,7 +142,7 @@ def process_slide(path:str|Path, # slide file
     path, out_dir = Path(path), Path(out_dir)
     slide_id = slide_id or path.stem
     with open_slide(path, slide_mpp=slide_mpp, modality=modality) as slide:
-        tm = detect_tissue(slide, channel=channel)
+        tm = detect_tissue(slide, channel=channel, num_workers=_JOB.get("threads", 2))   # a job: its share of the cores
         tiles = tile_slide(slide, tile_mpp=None if magnification else tile_mpp, magnification=magnification,
                            tile_px=tile_px, stride_px=stride_px, min_tissue=min_tissue, tissue=tm,
                            mpp_tolerance=mpp_tolerance)
@@ -322,8 +324,6 @@ def _check_picklable(kwargs:dict):
         except Exception as e:
             raise InputError(f"cannot be sent to the job processes of jobs > 1 ({type(e).__name__}: {e})", path=k,
                              fix=f"pass a module-level function or a SlideEmbedder as {k}=, or use jobs=1") from None
-
-_JOB = {}   # in a job process: the run's arguments and whether errors speak in command-line terms
 
 def _job_start(args:dict, threads:int, cli:bool):
     "Set up a job process: the run's shared arguments, `threads` compute threads, the parent's error wording."

@@ -5,6 +5,7 @@
 # %% ../../nbs/wsi/02_slide.ipynb #3b5da1a1
 from __future__ import annotations
 import ctypes, math, re, sys, warnings, contextlib, threading
+from functools import partial
 from pathlib import Path
 import numpy as np
 from PIL import Image
@@ -184,6 +185,10 @@ class _OpenSlideReader:
         if buf is None:
             return _to_rgb8(np.asarray(self.os.read_region((X, Y), level, (w, h))))
         return _argb_to_rgb(buf)
+    def exact_row(self, level, y)->bool:
+        "Whether a read starting at level row `y` gets that row's own pixels: OpenSlide takes level-0 coordinates."
+        d = self.level_downsamples[level]
+        return abs(round(y * d) / d - y) < 1 / 512   # a smaller offset is below Cairo's interpolation steps
     def read_level(self, level, x, y, w, h):
         "A level window as uint8 RGB, white outside the level; only the part inside is asked of OpenSlide."
         x, y, w, h = int(x), int(y), int(w), int(h)
@@ -874,6 +879,37 @@ def best_level(self:Slide, downsample:float, # level-0 pixels per output pixel
     return max(ok, key=lambda i: self.level_downsamples[i]) if ok else 0
 
 _BLOCK = 1024  # level pixels per side read at once (bounds the memory of a read to a few MiB per block)
+
+def _run_blocks(jobs:list, # callables, each filling its own part of one output array
+                workers:int=1, # threads (OpenSlide and the decoders release the GIL while they decode)
+               ):
+    "Call every job, on `workers` threads when there is more than one job."
+    if workers <= 1 or len(jobs) <= 1:
+        for job in jobs:
+            job()
+        return
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(min(workers, len(jobs))) as ex:
+        for fut in [ex.submit(job) for job in jobs]:
+            fut.result()   # the first error is raised here, after every job has finished
+
+def _strips(w:int, h:int, workers:int,
+            exact=None, # exact(oy): whether a piece may start at row oy (None: any row)
+           )->list[tuple[int, int, int, int]]:
+    "(x, y, w, h) pieces of a w×h native read: full-width row strips (fewest reader calls), else square blocks."
+    if w > 4 * _BLOCK:
+        return [(ox, oy, min(_BLOCK, w - ox), min(_BLOCK, h - oy))
+                for oy in range(0, h, _BLOCK) for ox in range(0, w, _BLOCK)]
+    n = max(min(workers, math.ceil(w * h / 2 ** 18)),   # one per thread (of ≥ 256k pixels: threads cost time too)
+            math.ceil(w * h / _BLOCK ** 2))   # and at most _BLOCK² pixels a strip
+    cuts = [0]
+    for k in range(1, n):
+        want = round(k * h / n)
+        near = [y for d in range(17) for y in (want - d, want + d) if cuts[-1] < y < h and (exact is None or exact(y))]
+        if near:
+            cuts.append(near[0])   # the row nearest the even split where the reader is exact
+    cuts.append(h)
+    return [(0, a, w, b - a) for a, b in zip(cuts[:-1], cuts[1:])]
 _RESAMPLE = {"nearest": Image.Resampling.NEAREST, "bilinear": Image.Resampling.BILINEAR,
              "bicubic": Image.Resampling.BICUBIC, "lanczos": Image.Resampling.LANCZOS, "box": Image.Resampling.BOX}
 _SUPPORT = {Image.Resampling.NEAREST: 0.5, Image.Resampling.BOX: 0.5, Image.Resampling.BILINEAR: 1.0,
@@ -985,6 +1021,7 @@ def _level_pixels(self:Slide, level:int, x:int, y:int, w:int, h:int, channels:li
 @patch
 def _read_ds(self:Slide, x:float, y:float, w:int, h:int, ds:float, resample:str="auto",
              channels:list[int]|None=None, # channel indices; None: uint8 RGB
+             workers:int=1, # threads reading blocks at once
             )->np.ndarray:
     "w×h output pixels, each covering ds×ds level-0 pixels, top-left at level-0 (x, y) (floats allowed), in blocks."
     lvl = self.best_level(ds)
@@ -998,14 +1035,14 @@ def _read_ds(self:Slide, x:float, y:float, w:int, h:int, ds:float, resample:str=
     def read(X, Y, W, H):
         return self._level_pixels(lvl, X, Y, W, H, channels)
     if abs(f - 1) < 1e-9 and fx == int(fx) and fy == int(fy):   # native pixels: copied, a block at a time
-        if w <= _BLOCK and h <= _BLOCK:
+        ex = getattr(self._r, "exact_row", None)
+        pieces = _strips(w, h, workers, None if ex is None else (lambda oy: ex(lvl, fy + oy)))
+        if len(pieces) == 1:
             return read(int(fx), int(fy), w, h)
         out = np.empty((h, w, 3 if channels is None else len(channels)), np.uint8 if channels is None else self.dtype)
-        for oy in range(0, h, _BLOCK):
-            for ox in range(0, w, _BLOCK):
-                bw = min(_BLOCK, w - ox)
-                bh = min(_BLOCK, h - oy)
-                out[oy:oy + bh, ox:ox + bw] = read(int(fx) + ox, int(fy) + oy, bw, bh)
+        def copy(ox, oy, bw, bh):
+            out[oy:oy + bh, ox:ox + bw] = read(int(fx) + ox, int(fy) + oy, bw, bh)
+        _run_blocks([partial(copy, *p) for p in pieces], workers)
         return out
     rs = _RESAMPLE[resample] if resample != "auto" else (Image.Resampling.BOX if f > 1 else Image.Resampling.BICUBIC)
     k = 3 if channels is None else len(channels)
@@ -1036,31 +1073,31 @@ def _read_ds(self:Slide, x:float, y:float, w:int, h:int, ds:float, resample:str=
         lx, hx = (v + gx0 for v in _box_runs(fx - gx0, w * f, w, gx1 - gx0))
         ly, hy = (v + gy0 for v in _box_runs(fy - gy0, h * f, h, gy1 - gy0))
         out = np.empty((h, w, k), dtype)
-        for oy in range(0, h, b):
+        def box(ox, oy):
             bh = min(b, h - oy)
             y0 = int(ly[oy])
             y1 = max(int(hy[oy + bh - 1]), y0 + 1)
-            for ox in range(0, w, b):
-                bw = min(b, w - ox)
-                x0 = int(lx[ox])
-                x1 = max(int(hx[ox + bw - 1]), x0 + 1)
-                reg = read(x0, y0, x1 - x0, y1 - y0)
-                cols = (lx[ox:ox + bw] - x0, hx[ox:ox + bw] - x0)
-                rows = (ly[oy:oy + bh] - y0, hy[oy:oy + bh] - y0)
-                m = _box_mean(reg, cols, rows, channels is None)
-                out[oy:oy + bh, ox:ox + bw] = m if channels is None else _as_dtype(m, dtype)
+            bw = min(b, w - ox)
+            x0 = int(lx[ox])
+            x1 = max(int(hx[ox + bw - 1]), x0 + 1)
+            reg = read(x0, y0, x1 - x0, y1 - y0)
+            cols = (lx[ox:ox + bw] - x0, hx[ox:ox + bw] - x0)
+            rows = (ly[oy:oy + bh] - y0, hy[oy:oy + bh] - y0)
+            m = _box_mean(reg, cols, rows, channels is None)
+            out[oy:oy + bh, ox:ox + bw] = m if channels is None else _as_dtype(m, dtype)
+        _run_blocks([partial(box, ox, oy) for oy in range(0, h, b) for ox in range(0, w, b)], workers)
         return out
     out = np.empty((h, w, k), dtype)   # other filters reach past a block: read each with a margin
     m = _margin(rs, f)
-    for oy in range(0, h, b):
+    def filt(ox, oy):
         bh = min(b, h - oy)
         ry0 = max(gy0, math.floor(fy + oy * f) - m)
         ry1 = min(gy1, math.ceil(fy + (oy + bh) * f) + m)
-        for ox in range(0, w, b):
-            bw = min(b, w - ox)
-            rx0 = max(gx0, math.floor(fx + ox * f) - m)
-            rx1 = min(gx1, math.ceil(fx + (ox + bw) * f) + m)
-            out[oy:oy + bh, ox:ox + bw] = resize(read(rx0, ry0, rx1 - rx0, ry1 - ry0), ox, oy, bw, bh, rx0, ry0)
+        bw = min(b, w - ox)
+        rx0 = max(gx0, math.floor(fx + ox * f) - m)
+        rx1 = min(gx1, math.ceil(fx + (ox + bw) * f) + m)
+        out[oy:oy + bh, ox:ox + bw] = resize(read(rx0, ry0, rx1 - rx0, ry1 - ry0), ox, oy, bw, bh, rx0, ry0)
+    _run_blocks([partial(filt, ox, oy) for oy in range(0, h, b) for ox in range(0, w, b)], workers)
     return out
 
 @patch
@@ -1158,6 +1195,7 @@ def thumbnail(self:Slide,
               mpp:float|None=None, # thumbnail resolution in µm/px
               max_size:int|None=None, # or: longest edge in pixels (default 1024 when neither is given)
               channels:list|None=None, # channel indices or names: (h, w, k) in the file's dtype; None: uint8 RGB
+              num_workers:int=2, # threads reading its blocks at once (1: in this thread)
              )->np.ndarray: # uint8 RGB, or the channels in the file's dtype
     "The whole slide as one image at `mpp` (or fitting `max_size`), covering level-0 pixels from (0, 0)."
     ds = self.thumbnail_downsample(mpp, max_size)
@@ -1166,5 +1204,5 @@ def thumbnail(self:Slide,
     w, h = max(1, math.ceil(W / ds - 1e-9)), max(1, math.ceil(H / ds - 1e-9))
     for lvl, wh in enumerate(self.level_dimensions):
         if lvl and wh == (w, h):   # a level on exactly this grid (a halving pyramid): its own pixels, not a resample
-            return self._read_ds(0, 0, w, h, self.level_downsamples[lvl], "auto", idx)
-    return self._read_ds(0, 0, w, h, ds, "auto", idx)
+            return self._read_ds(0, 0, w, h, self.level_downsamples[lvl], "auto", idx, num_workers)
+    return self._read_ds(0, 0, w, h, ds, "auto", idx, num_workers)

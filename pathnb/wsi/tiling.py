@@ -321,7 +321,7 @@ def tile_slide(slide:Slide, # an open slide
 def iter_tiles(slide:Slide, # the open slide the tiles came from
                tiles:Tiles, # the tiles to read
                num_workers:int=2, # reader threads (1: read in this thread)
-               prefetch:int=4, # tiles in flight per thread
+               prefetch:int=8, # tiles a thread reads per task; two tasks per thread are in flight
                channels=None, # channel names/indices to read (default: the spec's, see `Tiles.read`)
               ):
     "Yield `(i, tile)` for every tile, in order, reading ahead with threads."
@@ -333,17 +333,29 @@ def iter_tiles(slide:Slide, # the open slide the tiles came from
         for i in range(n):
             yield i, read(i)
         return
+    k = max(1, int(prefetch))
+    def run(a):   # a run of k tiles per task: one future per tile costs ~5 % of the read speed at 2 threads
+        imgs = []
+        try:
+            for i in range(a, min(n, a + k)):
+                imgs.append(read(i))
+        except Exception as e:   # the tiles before the bad one are still yielded, then the error is raised
+            return imgs, e
+        return imgs, None
+    starts = iter(range(0, n, k))
     with ThreadPoolExecutor(num_workers) as ex:
-        q, nxt = deque(), 0
-        while nxt < n and len(q) < num_workers * prefetch:
-            q.append(ex.submit(read, nxt))
-            nxt += 1
-        for i in range(n):
-            img = q.popleft().result()
-            if nxt < n:
-                q.append(ex.submit(read, nxt))
-                nxt += 1
-            yield i, img
+        q = deque(ex.submit(run, a) for _, a in zip(range(2 * num_workers), starts))
+        i = 0
+        while q:
+            imgs, err = q.popleft().result()
+            a = next(starts, None)
+            if a is not None and err is None:
+                q.append(ex.submit(run, a))
+            for img in imgs:
+                yield i, img
+                i += 1
+            if err is not None:
+                raise err
 
 # %% ../../nbs/wsi/04_tiling.ipynb #02e9d7e1
 def plot_tiles(slide:Slide, # the slide

@@ -5,12 +5,13 @@
 # %% ../../nbs/wsi/03_tissue.ipynb #8f458762
 from __future__ import annotations
 import json, math, uuid, warnings
+from functools import partial
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
 from scipy import ndimage as ndi
 from ..core import InputError, atomic_write_text
-from .slide import Slide
+from .slide import Slide, _run_blocks
 
 # %% auto #0
 __all__ = ['INK_SEED', 'INK_GROW', 'saturation', 'otsu', 'tissue_threshold', 'hue', 'pen_mask', 'remove_small',
@@ -27,15 +28,23 @@ def saturation(rgb:np.ndarray, # uint8 RGB image
     return (mx - mn).astype(np.float32) / np.maximum(mx, 1).astype(np.float32)
 
 def otsu(values:np.ndarray, # 1-D or n-D array of scores
-         bins:int=256)->float:
+         bins:int=256,
+         num_workers:int=1, # threads counting the histogram's blocks
+        )->float:
     "Otsu's threshold (maximum between-class variance) of `values`."
     v = np.asarray(values).ravel()
     lo, hi = float(v.min()), float(v.max())
     if hi <= lo:
         return lo
-    hist = 0
-    for i in range(0, v.size, 1 << 18):   # float64 blocks, not a float64 copy of the whole image
-        hist = hist + np.histogram(np.asarray(v[i:i + (1 << 18)], np.float64), bins=bins, range=(lo, hi))[0]
+    def count(i):   # float64 blocks, not a float64 copy of the whole image
+        return np.histogram(np.asarray(v[i:i + (1 << 18)], np.float64), bins=bins, range=(lo, hi))[0]
+    starts = range(0, v.size, 1 << 18)
+    if num_workers > 1 and len(starts) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(num_workers) as ex:
+            hist = sum(ex.map(count, starts))
+    else:
+        hist = sum(map(count, starts))
     edges = np.histogram_bin_edges(np.zeros(1), bins=bins, range=(lo, hi))
     c = (edges[:-1] + edges[1:]) / 2
     w0 = np.cumsum(hist)
@@ -47,9 +56,10 @@ def otsu(values:np.ndarray, # 1-D or n-D array of scores
 def tissue_threshold(sat:np.ndarray, # saturation image
                      k:float=8.0, # how many robust standard deviations above the glass
                      floor:float=0.04, # never threshold below this saturation
+                     num_workers:int=1, # threads for Otsu's histogram
                     )->float:
     "min(Otsu, glass median + k·1.4826·MAD): Otsu, lowered so that pale tissue clearly above the glass is kept."
-    t = otsu(sat)
+    t = otsu(sat, num_workers=num_workers)
     below = sat < t
     bg = sat[below] if below.any() else sat.ravel().copy()   # a copy: the medians below reorder it in place
     del below
@@ -116,13 +126,13 @@ def _hue_planes(r, g, b, # float32 colour planes (contiguous: every step below i
     np.subtract(b, r, out=t, where=is_g)   # green largest: (b − r) / c + 2
     np.subtract(g, b, out=t, where=is_r)   # red largest (wins ties): ((g − b) / c) mod 6
     t /= np.maximum(mx - mn, 1e-6)
-    np.remainder(t, 6, out=t, where=is_r)
+    np.add(t, 6, out=t, where=is_r & (t < 0))   # mod 6 of t in [−1, 1] (np.remainder: the same values, 9× slower)
     is_g &= ~is_r
     np.add(t, 2, out=t, where=is_g)
     is_r |= is_g   # now: red or green largest
     np.add(t, 4, out=t, where=~is_r)
     t *= 60
-    t %= 360
+    np.subtract(t, 360, out=t, where=t >= 360)   # mod 360 of t in [0, 360]
     return t
 
 def hue(rgb:np.ndarray, # RGB image (any real dtype)
@@ -144,14 +154,14 @@ def _hue_band(hu, sat, bands):
 INK_SEED = ((70, 240, 0.2), (240, 252, 0.5), (335, 20, 0.6))
 INK_GROW = ((60, 262, 0.08), (320, 25, 0.4))                    # ink mixed with stain or glass: where seeds may spread
 
-def _ink_scores(rgb, mpp, smooth_um, seed_bands, grow_bands, grey, black):
-    "Per-pixel ink tests (seed, ink-like) as two bool arrays, computed in row bands so memory stays flat."
+def _ink_scores(rgb, mpp, smooth_um, seed_bands, grow_bands, grey, black, workers=1):
+    "Per-pixel ink tests (seed, ink-like) as two bool arrays, computed in row bands (on `workers` threads)."
     h, w = rgb.shape[:2]
     s = smooth_um / mpp
     pad = int(4.0 * s + 0.5) if s > 0.3 else 0   # gaussian_filter's kernel radius (truncate=4)
     seeds = np.empty((h, w), bool)
     inky = np.empty((h, w), bool)
-    for y0, y1, a0, a1 in _bands(h, w, pad):
+    def band(y0, y1, a0, a1):
         f = np.asarray(rgb[a0:a1], np.float32)
         if s > 0.3:
             f = ndi.gaussian_filter(f, (s, s, 0))
@@ -167,10 +177,33 @@ def _ink_scores(rgb, mpp, smooth_um, seed_bands, grow_bands, grey, black):
         del r, g, b
         seeds[y0:y1] = _hue_band(hu, sat, seed_bands) | ((mean < grey) & (sat < 0.25)) | (mean < black)
         inky[y0:y1] = _hue_band(hu, sat, grow_bands) | (mean < grey)
+    _run_blocks([partial(band, *b) for b in _bands(h, w, pad)], workers)
     return seeds, inky
+
+def _bin_mean(rgb:np.ndarray, # uint8 (h, w, c)
+              k:int, # block edge in pixels
+             )->np.ndarray: # uint8 (⌈h/k⌉, ⌈w/k⌉, c), rounded means (edge blocks: the edge pixels repeated)
+    "Means of k×k blocks, computed in row bands (memory flat in image size)."
+    h, w, c = rgb.shape
+    H, W = -(-h // k), -(-w // k)
+    out = np.empty((H, W, c), np.uint8)
+    rows = max(1, _BAND_PX // max(w * k, 1))   # output rows per band
+    for y0 in range(0, H, rows):
+        y1 = min(H, y0 + rows)
+        blk = rgb[y0 * k:y1 * k]
+        pad = ((0, (y1 - y0) * k - blk.shape[0]), (0, W * k - w), (0, 0))
+        if pad[0][1] or pad[1][1]:
+            blk = np.pad(blk, pad, mode="edge")
+        s = np.zeros((y1 - y0, W, c), np.uint16 if k * k * 255 < 65536 else np.uint32)
+        for dy in range(k):   # k² strided adds: ~6× faster than summing a (rows, k, W, k, c) view
+            for dx in range(k):
+                s += blk[dy::k, dx::k]
+        out[y0:y1] = (s + k * k // 2) // (k * k)
+    return out
 
 def pen_mask(rgb:np.ndarray, # uint8 RGB thumbnail
              mpp:float=8.0, # its resolution, µm per pixel
+             bin_um:float=16.0, # colour tests on k×k block means, k = ⌊bin_um / mpp⌋ (strokes are ≥ 0.2 mm wide)
              smooth_um:float=6.0, # Gaussian smoothing before the colour tests
              min_width_um:float=20.0, # seed regions narrower than this are not ink (marker strokes are ≥ 0.2 mm wide)
              grow_um:float=8.0, # rim added around the result (blurred stroke edges)
@@ -178,12 +211,22 @@ def pen_mask(rgb:np.ndarray, # uint8 RGB thumbnail
              grow_bands:tuple=INK_GROW, # the same for ink-like colours seeds may spread through
              grey:float=90.0, # mean intensity below this with saturation < 0.25 is black/grey ink
              black:float=50.0, # mean intensity below this is black ink whatever its tint
+             num_workers:int=2, # threads for the per-pixel colour tests
             )->np.ndarray: # bool mask
     "Marker ink and dark artifacts: broad seeds of non-H&E colour grown through connected ink-like pixels."
     if not (np.isscalar(mpp) and mpp > 0):
         raise InputError(f"mpp must be a positive number of µm per pixel, got {mpp!r}", path="mpp",
                          fix="pass the thumbnail's resolution, e.g. pen_mask(rgb, mpp=8.0)")
-    seeds, inky = _ink_scores(np.asarray(rgb), mpp, smooth_um, seed_bands, grow_bands, grey, black)
+    rgb = np.asarray(rgb)
+    k = max(1, int(bin_um / mpp + 1e-9))
+    if k == 1:
+        seeds, inky = _ink_scores(rgb, mpp, smooth_um, seed_bands, grow_bands, grey, black, num_workers)
+    else:   # a k²-th of the per-pixel work; the shapes below stay at the thumbnail's resolution
+        h, w = rgb.shape[:2]
+        seeds, inky = _ink_scores(_bin_mean(rgb, k), mpp * k, smooth_um, seed_bands, grow_bands, grey, black,
+                                  num_workers)
+        seeds = np.repeat(np.repeat(seeds, k, 0), k, 1)[:h, :w]
+        inky = np.repeat(np.repeat(inky, k, 0), k, 1)[:h, :w]
     r = int(round(min_width_um / 2 / mpp))
     if r > 0 and seeds.any():
         seeds = _morph(_morph(seeds, r, dilate=False), r, dilate=True)   # opening
@@ -216,6 +259,8 @@ def remove_small(mask:np.ndarray, min_px:float, connectivity:int=2)->np.ndarray:
         sizes += np.bincount(flat[i:i + (1 << 18)], minlength=n + 1)
     keep = sizes >= min_px
     keep[0] = False
+    if keep[1:].all():   # nothing to drop: skip the per-pixel lookup
+        return mask
     return keep[lab]
 
 def fill_small_holes(mask:np.ndarray, max_px:float)->np.ndarray:
@@ -230,6 +275,8 @@ def fill_small_holes(mask:np.ndarray, max_px:float)->np.ndarray:
     fill = sizes < max_px
     fill[0] = False
     fill[np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]])] = False   # touching the edge: not a hole
+    if not fill.any():   # no small hole: skip the per-pixel lookup
+        return mask
     return mask | fill[lab]
 
 def _clean(m:np.ndarray, mpp:float, close_um:float, min_hole_um2:float, min_tissue_um2:float, exclude=None)->np.ndarray:
@@ -258,13 +305,14 @@ def _median3(x:np.ndarray)->np.ndarray:
     mid = np.maximum(np.minimum(m0, m1), np.minimum(np.maximum(m0, m1), m2))
     return np.maximum(np.minimum(low, mid), np.minimum(np.maximum(low, mid), top))
 
-def _median_saturation(rgb, size):
+def _median_saturation(rgb, size, workers=1):
     "`ndi.median_filter(saturation(rgb), size)` computed in row bands (same values; memory flat in image size)."
     h, w = rgb.shape[:2]
     out = np.empty((h, w), np.float32)
     med = _median3 if size == 3 else (lambda s: ndi.median_filter(s, size=size))
-    for y0, y1, a0, a1 in _bands(h, w, size // 2):
+    def band(y0, y1, a0, a1):
         out[y0:y1] = med(saturation(rgb[a0:a1]))[y0 - a0:y1 - a0]
+    _run_blocks([partial(band, *b) for b in _bands(h, w, size // 2)], workers)
     return out
 
 def segment_tissue(rgb:np.ndarray, # uint8 RGB thumbnail
@@ -275,7 +323,9 @@ def segment_tissue(rgb:np.ndarray, # uint8 RGB thumbnail
                    min_hole_um2:float=1_000, # fill holes smaller than this; larger holes (lumens) stay
                    pen:bool=True, # suppress pen ink and dark artifacts
                    pen_grow_um:float=8.0, # rim added around detected ink (blurred stroke edges)
+                   pen_bin_um:float=16.0, # `pen_mask`'s colour tests on blocks this wide (0: every pixel)
                    k:float=8.0, # glass threshold: median + k robust standard deviations
+                   num_workers:int=2, # threads for the per-pixel steps (the same mask with any number)
                   )->np.ndarray: # bool mask, same height and width as `rgb`
     "Tissue mask of an RGB thumbnail: saturation, adaptive Otsu threshold, pen removal, µm-based clean-up."
     rgb = np.asarray(rgb)
@@ -283,10 +333,10 @@ def segment_tissue(rgb:np.ndarray, # uint8 RGB thumbnail
         raise InputError(f"expected uint8 RGB (h, w, 3), got {rgb.dtype} {rgb.shape}", path="rgb")
     if not mpp > 0:
         raise InputError(f"mpp must be positive, got {mpp}", path="mpp")
-    sat = _median_saturation(rgb, _odd(blur_um / mpp))
-    m = sat > tissue_threshold(sat, k=k)
+    sat = _median_saturation(rgb, _odd(blur_um / mpp), num_workers)
+    m = sat > tissue_threshold(sat, k=k, num_workers=num_workers)
     del sat
-    pm = pen_mask(rgb, mpp, grow_um=pen_grow_um) if pen else None
+    pm = pen_mask(rgb, mpp, bin_um=pen_bin_um, grow_um=pen_grow_um, num_workers=num_workers) if pen else None
     if pm is not None:
         m &= ~pm
     return _clean(m, mpp, close_um, min_hole_um2, min_tissue_um2, exclude=pm)
@@ -367,6 +417,7 @@ def detect_tissue(slide:Slide, # an open slide (its mpp must be known)
                   mpp:float=8.0, # thumbnail resolution in µm/px
                   min_px:int=512, # use a finer thumbnail if the long side would have fewer pixels
                   channel:int|str|None=None, # fluorescence: channel to threshold (name or index); default nuclear
+                  num_workers:int=2, # threads reading the thumbnail and segmenting it (the same mask with any number)
                   **kwargs, # passed to `segment_tissue` (brightfield) or `segment_fluorescence` (fluorescence)
                  )->TissueMask:
     "Tissue mask of `slide` from a thumbnail at about `mpp` µm/px (fluorescence: from its nuclear channel)."
@@ -385,9 +436,9 @@ def detect_tissue(slide:Slide, # an open slide (its mpp must be known)
     if modality == "fluorescence":
         ci = slide.nuclear_channel() if channel is None else slide.channel_index(channel)
         name = slide.channel_names[ci]
-        mask = segment_fluorescence(slide.thumbnail(mpp=m, channels=[ci])[..., 0], m, **kwargs)
+        mask = segment_fluorescence(slide.thumbnail(mpp=m, channels=[ci], num_workers=num_workers)[..., 0], m, **kwargs)
     else:
-        mask = segment_tissue(slide.thumbnail(mpp=m), m, **kwargs)
+        mask = segment_tissue(slide.thumbnail(mpp=m, num_workers=num_workers), m, num_workers=num_workers, **kwargs)
     return TissueMask(mask, m, m / slide.mpp, tuple(slide.dimensions), str(slide.path), dict(mpp=m, **kwargs),
                       modality=modality, channel=name)
 
