@@ -9,7 +9,7 @@ __all__ = ['pp', 'tl', 'pl']
 import importlib
 
 # %% ../nbs/79_pathnb.ipynb #f4cd4d00
-__version__ = "0.3.1"
+__version__ = "0.3.2"
 
 # %% ../nbs/79_pathnb.ipynb #19503279
 _SUBMODULES = ("core", "pp", "tl", "pl", "wsi", "evaluation", "care", "nuclass", "xmodal", "app", "train")

@@ -303,7 +303,8 @@ def embed_slide(slide:Slide|str|Path, # an open slide or its path
         if tiles is None:
             tiles = tile_slide(s, tile_mpp=tile_mpp or encoder.cfg.mpp or 0.5,
                                tile_px=tile_px or getattr(encoder, "tile_px", encoder.input_size),
-                               min_tissue=min_tissue, channels=ch)
+                               min_tissue=min_tissue, channels=ch,
+                               tissue_kw=dict(num_workers=1))   # the model dominates: keep the memory flat
         elif ch is not None and ch != tiles.spec.channels:
             tiles = Tiles(tiles.df, replace(tiles.spec, channels=ch))
         imax = intensity_window(s, ch) if ch is not None else None

@@ -142,7 +142,9 @@ def process_slide(path:str|Path, # slide file
     path, out_dir = Path(path), Path(out_dir)
     slide_id = slide_id or path.stem
     with open_slide(path, slide_mpp=slide_mpp, modality=modality) as slide:
-        tm = detect_tissue(slide, channel=channel, num_workers=_JOB.get("threads", 2))   # a job: its share of the cores
+        # embedding: one thread (the model dominates the time, and threads' freed memory would sit under its peak);
+        # tiling only: the job's share of the cores
+        tm = detect_tissue(slide, channel=channel, num_workers=1 if embed is not None else _JOB.get("threads", 2))
         tiles = tile_slide(slide, tile_mpp=None if magnification else tile_mpp, magnification=magnification,
                            tile_px=tile_px, stride_px=stride_px, min_tissue=min_tissue, tissue=tm,
                            mpp_tolerance=mpp_tolerance)
