@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from .core import InputError, atomic_path, atomic_write_text
 from .wsi.tissue import plot_tissue
-from .wsi.tiling import plot_tiles
+from .wsi.tiling import plot_tiles, _squares
 from .wsi.containers import tiles_from_adata
 
 # %% auto #0
@@ -147,8 +147,7 @@ def regions(adata, # a tile AnnData with a region column
            ):
     "Regions as coloured tiles on the thumbnail, with the ROI outlined; returns the axes."
     import matplotlib.pyplot as plt
-    from matplotlib.collections import PatchCollection
-    from matplotlib.patches import Rectangle
+    from matplotlib.collections import PolyCollection
     from pathnb.pp import opened
     ax = ax or plt.subplots(figsize=(5, 4))[1]
     with opened(slide) as s:
@@ -156,8 +155,8 @@ def regions(adata, # a tile AnnData with a region column
         ax.imshow(s.thumbnail(max_size=max_size))
     t0 = float(adata.uns["slide"]["tile_px0"]) / ds
     xy = np.stack([adata.obs["x"].to_numpy(), adata.obs["y"].to_numpy()], 1) / ds
-    rects = [Rectangle((x, y), t0, t0) for x, y in xy]
-    ax.add_collection(PatchCollection(rects, facecolor=_colours(adata, key, cmap), alpha=0.55, edgecolor="none"))
+    ax.add_collection(PolyCollection(_squares(xy, t0), facecolor=_colours(adata, key, cmap), alpha=0.55,
+                                     edgecolor="none"))
     polys = json.loads(adata.uns[roi_key]["polygon"]) if roi_key and roi_key in adata.uns else []
     for ring in polys:
         r = np.asarray(ring) / ds

@@ -185,6 +185,11 @@ class _OpenSlideReader:
         if buf is None:
             return _to_rgb8(np.asarray(self.os.read_region((X, Y), level, (w, h))))
         return _argb_to_rgb(buf)
+    def drop_cache(self):
+        "Give OpenSlide a fresh tile cache of its default 32 MiB; the old one and its decoded tiles are freed."
+        import openslide
+        if hasattr(openslide, "OpenSlideCache"):   # OpenSlide ≥ 4 with openslide-python ≥ 1.3
+            self.os.set_cache(openslide.OpenSlideCache(32 << 20))
     def exact_row(self, level, y)->bool:
         "Whether a read starting at level row `y` gets that row's own pixels: OpenSlide takes level-0 coordinates."
         d = self.level_downsamples[level]

@@ -90,18 +90,33 @@ def _morph(m:np.ndarray, # bool image
     if r <= 0:
         return m.copy()
     h, w = m.shape
-    p = np.pad(m, r)
     op = np.logical_or if dilate else np.logical_and
-    runs, acc = [], p[:, r:r + w].copy()   # runs[k]: the image combined over horizontal offsets −k … k
-    for k in range(r + 1):
-        if k:
-            op(acc, p[:, r - k:r - k + w], out=acc)
-            op(acc, p[:, r + k:r + k + w], out=acc)
-        runs.append(acc.copy())
-    out = np.full((h, w), not dilate)
-    for dy in range(-r, r + 1):
-        op(out, runs[math.isqrt(r * r + r - dy * dy)][r + dy:r + dy + h], out=out)   # the disk's half-width at dy
+    out = np.empty((h, w), bool)
+    rows = max(1, _BAND_PX // max(w, 1))
+    for y0 in range(0, h, rows):   # row bands: the temporaries below are a band's size, not the image's
+        y1 = min(h, y0 + rows)
+        p = np.zeros((y1 - y0 + 2 * r, w + 2 * r), bool)   # the band, r rows and columns of background around it
+        p[max(0, r - y0):r + min(h, y1 + r) - y0, r:r + w] = m[max(0, y0 - r):min(h, y1 + r)]
+        runs, acc = [], p[:, r:r + w].copy()   # runs[k]: the band combined over horizontal offsets −k … k
+        for k in range(r + 1):
+            if k:
+                op(acc, p[:, r - k:r - k + w], out=acc)
+                op(acc, p[:, r + k:r + k + w], out=acc)
+            runs.append(acc.copy())
+        o = np.full((y1 - y0, w), not dilate)
+        for dy in range(-r, r + 1):
+            op(o, runs[math.isqrt(r * r + r - dy * dy)][r + dy:r + dy + y1 - y0], out=o)   # the disk's half-width at dy
+        out[y0:y1] = o
     return out
+
+def _label(mask:np.ndarray, structure=None)->tuple[np.ndarray, int]:
+    "`ndi.label` into uint16 when the components fit (half the memory of its int32 labels), else int32."
+    lab = np.empty(mask.shape, np.uint16)
+    try:
+        return lab, ndi.label(mask, structure=structure, output=lab)
+    except RuntimeError:   # more than 65,535 components
+        del lab
+        return ndi.label(mask, structure=structure)
 
 _BAND_PX = 1 << 17  # pixels per row band of the per-pixel steps: bounds their memory whatever the thumbnail size
 
@@ -233,7 +248,7 @@ def pen_mask(rgb:np.ndarray, # uint8 RGB thumbnail
     if not seeds.any():
         return seeds
     inky |= seeds
-    lab, _ = ndi.label(inky, structure=np.ones((3, 3), bool))
+    lab, _ = _label(inky, np.ones((3, 3), bool))
     del inky
     keep = np.zeros(lab.max() + 1, bool)
     keep[np.unique(lab[seeds])] = True
@@ -252,7 +267,7 @@ def remove_small(mask:np.ndarray, min_px:float, connectivity:int=2)->np.ndarray:
     "Drop connected components smaller than `min_px` pixels."
     if min_px <= 1 or not mask.any():
         return mask
-    lab, n = ndi.label(mask, structure=ndi.generate_binary_structure(2, connectivity))
+    lab, n = _label(mask, ndi.generate_binary_structure(2, connectivity))
     flat = lab.ravel()
     sizes = np.zeros(n + 1, np.int64)
     for i in range(0, flat.size, 1 << 18):   # np.bincount would copy the whole int32 label image to int64 at once
@@ -265,7 +280,7 @@ def remove_small(mask:np.ndarray, min_px:float, connectivity:int=2)->np.ndarray:
 
 def fill_small_holes(mask:np.ndarray, max_px:float)->np.ndarray:
     "Fill background regions enclosed by the mask that are smaller than `max_px` pixels."
-    lab, n = ndi.label(~mask)   # background regions, 4-connected (as `ndi.binary_fill_holes` sees them)
+    lab, n = _label(~mask)   # background regions, 4-connected (as `ndi.binary_fill_holes` sees them)
     if n == 0:
         return mask
     flat = lab.ravel()
@@ -315,6 +330,12 @@ def _median_saturation(rgb, size, workers=1):
     _run_blocks([partial(band, *b) for b in _bands(h, w, size // 2)], workers)
     return out
 
+class _Handover:
+    "An array passed on together with its only reference, so that the callee can free it half-way through."
+    __slots__ = ("array",)
+    def __init__(self, array):
+        self.array = array
+
 def segment_tissue(rgb:np.ndarray, # uint8 RGB thumbnail
                    mpp:float, # its resolution, µm per pixel
                    blur_um:float=24.0, # median blur width
@@ -328,15 +349,20 @@ def segment_tissue(rgb:np.ndarray, # uint8 RGB thumbnail
                    num_workers:int=2, # threads for the per-pixel steps (the same mask with any number)
                   )->np.ndarray: # bool mask, same height and width as `rgb`
     "Tissue mask of an RGB thumbnail: saturation, adaptive Otsu threshold, pen removal, µm-based clean-up."
+    if isinstance(rgb, _Handover):   # from detect_tissue: this call takes the thumbnail's only reference
+        box = rgb
+        rgb = box.array
+        box.array = None
     rgb = np.asarray(rgb)
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise InputError(f"expected uint8 RGB (h, w, 3), got {rgb.dtype} {rgb.shape}", path="rgb")
     if not mpp > 0:
         raise InputError(f"mpp must be positive, got {mpp}", path="mpp")
+    pm = pen_mask(rgb, mpp, bin_um=pen_bin_um, grow_um=pen_grow_um, num_workers=num_workers) if pen else None
     sat = _median_saturation(rgb, _odd(blur_um / mpp), num_workers)
+    del rgb   # not needed any more: freed here when the caller handed it over (`detect_tissue` does)
     m = sat > tissue_threshold(sat, k=k, num_workers=num_workers)
     del sat
-    pm = pen_mask(rgb, mpp, bin_um=pen_bin_um, grow_um=pen_grow_um, num_workers=num_workers) if pen else None
     if pm is not None:
         m &= ~pm
     return _clean(m, mpp, close_um, min_hole_um2, min_tissue_um2, exclude=pm)
@@ -413,6 +439,12 @@ class TissueMask:
         return (f"TissueMask({w}×{h} at {self.mpp:.3g} µm/px, {self.area_mm2:.3f} mm² tissue, "
                 f"{100 * self.fraction:.1f}% of the slide{src})")
 
+def _drop_thumbnail_tiles(slide:Slide, mpp:float):
+    "Free the reader's cached tiles of a pyramid level read for a thumbnail: tile reads at the tiles' level skip them."
+    drop = getattr(slide._r, "drop_cache", None)
+    if drop is not None and slide.best_level(slide.thumbnail_downsample(mpp=mpp)) > 0:
+        drop()   # a single-level slide keeps them: its tile reads decode those very tiles
+
 def detect_tissue(slide:Slide, # an open slide (its mpp must be known)
                   mpp:float=8.0, # thumbnail resolution in µm/px
                   min_px:int=512, # use a finer thumbnail if the long side would have fewer pixels
@@ -436,9 +468,13 @@ def detect_tissue(slide:Slide, # an open slide (its mpp must be known)
     if modality == "fluorescence":
         ci = slide.nuclear_channel() if channel is None else slide.channel_index(channel)
         name = slide.channel_names[ci]
-        mask = segment_fluorescence(slide.thumbnail(mpp=m, channels=[ci], num_workers=num_workers)[..., 0], m, **kwargs)
+        chan = slide.thumbnail(mpp=m, channels=[ci], num_workers=num_workers)[..., 0]
+        _drop_thumbnail_tiles(slide, m)
+        mask = segment_fluorescence(chan, m, **kwargs)
     else:
-        mask = segment_tissue(slide.thumbnail(mpp=m, num_workers=num_workers), m, num_workers=num_workers, **kwargs)
+        rgb = _Handover(slide.thumbnail(mpp=m, num_workers=num_workers))
+        _drop_thumbnail_tiles(slide, m)
+        mask = segment_tissue(rgb, m, num_workers=num_workers, **kwargs)
     return TissueMask(mask, m, m / slide.mpp, tuple(slide.dimensions), str(slide.path), dict(mpp=m, **kwargs),
                       modality=modality, channel=name)
 
