@@ -885,18 +885,16 @@ def best_level(self:Slide, downsample:float, # level-0 pixels per output pixel
 
 _BLOCK = 1024  # level pixels per side read at once (bounds the memory of a read to a few MiB per block)
 
-def _run_blocks(jobs:list, # callables, each filling its own part of one output array
-                workers:int=1, # threads (OpenSlide and the decoders release the GIL while they decode)
-               ):
+def _run_blocks(jobs:list, # callables, e.g. each filling its own part of one output array
+                workers:int=1, # threads (OpenSlide, the decoders and NumPy release the GIL while they work)
+               )->list: # the jobs' results, in order
     "Call every job, on `workers` threads when there is more than one job."
     if workers <= 1 or len(jobs) <= 1:
-        for job in jobs:
-            job()
-        return
+        return [job() for job in jobs]
     from concurrent.futures import ThreadPoolExecutor
     with ThreadPoolExecutor(min(workers, len(jobs))) as ex:
-        for fut in [ex.submit(job) for job in jobs]:
-            fut.result()   # the first error is raised here, after every job has finished
+        futs = [ex.submit(job) for job in jobs]
+        return [fut.result() for fut in futs]   # the first error is raised here, after every job has finished
 
 def _strips(w:int, h:int, workers:int,
             exact=None, # exact(oy): whether a piece may start at row oy (None: any row)

@@ -38,13 +38,7 @@ def otsu(values:np.ndarray, # 1-D or n-D array of scores
         return lo
     def count(i):   # float64 blocks, not a float64 copy of the whole image
         return np.histogram(np.asarray(v[i:i + (1 << 18)], np.float64), bins=bins, range=(lo, hi))[0]
-    starts = range(0, v.size, 1 << 18)
-    if num_workers > 1 and len(starts) > 1:
-        from concurrent.futures import ThreadPoolExecutor
-        with ThreadPoolExecutor(num_workers) as ex:
-            hist = sum(ex.map(count, starts))
-    else:
-        hist = sum(map(count, starts))
+    hist = sum(_run_blocks([partial(count, i) for i in range(0, v.size, 1 << 18)], num_workers))
     edges = np.histogram_bin_edges(np.zeros(1), bins=bins, range=(lo, hi))
     c = (edges[:-1] + edges[1:]) / 2
     w0 = np.cumsum(hist)
@@ -92,11 +86,9 @@ def _morph(m:np.ndarray, # bool image
     h, w = m.shape
     op = np.logical_or if dilate else np.logical_and
     out = np.empty((h, w), bool)
-    rows = max(1, _BAND_PX // max(w, 1))
-    for y0 in range(0, h, rows):   # row bands: the temporaries below are a band's size, not the image's
-        y1 = min(h, y0 + rows)
+    for y0, y1, a0, a1 in _bands(h, w, r):   # row bands: the temporaries below are a band's size, not the image's
         p = np.zeros((y1 - y0 + 2 * r, w + 2 * r), bool)   # the band, r rows and columns of background around it
-        p[max(0, r - y0):r + min(h, y1 + r) - y0, r:r + w] = m[max(0, y0 - r):min(h, y1 + r)]
+        p[a0 - y0 + r:a1 - y0 + r, r:r + w] = m[a0:a1]
         runs, acc = [], p[:, r:r + w].copy()   # runs[k]: the band combined over horizontal offsets −k … k
         for k in range(r + 1):
             if k:
